@@ -58,16 +58,8 @@ pub(crate) fn write_error(path: &Path, value: &str, source: io::Error) -> Error 
     let value = value.to_string();
     match source.raw_os_error() {
         Some(libc::ENOENT) => Error::MissingFile { path, value },
-        Some(libc::EINVAL) | Some(libc::ERANGE) => Error::InvalidValue {
-            path,
-            value,
-            source,
-        },
-        _ => Error::Write {
-            path,
-            value,
-            source,
-        },
+        Some(libc::EINVAL) | Some(libc::ERANGE) => Error::InvalidValue { path, value, source },
+        _ => Error::Write { path, value, source },
     }
 }
 
@@ -234,9 +226,7 @@ fn rmdir(dir: &Path, attempts: u32) -> Result<(), Error> {
                 }
             }
             Err(e)
-                if e.raw_os_error() == Some(libc::ENOTEMPTY)
-                    && !cleared_fake_files
-                    && !is_cgroupfs(dir) =>
+                if e.raw_os_error() == Some(libc::ENOTEMPTY) && !cleared_fake_files && !is_cgroupfs(dir) =>
             {
                 cleared_fake_files = true;
                 remove_plain_files(dir);
@@ -307,10 +297,7 @@ mod tests {
 
     #[test]
     fn rel_paths() {
-        assert_eq!(
-            validate_rel("berth/a/b").unwrap(),
-            PathBuf::from("berth/a/b")
-        );
+        assert_eq!(validate_rel("berth/a/b").unwrap(), PathBuf::from("berth/a/b"));
         assert_eq!(validate_rel("berth//a/").unwrap(), PathBuf::from("berth/a"));
         for bad in ["", "/abs", "a/../b", "./a", "..", "/"] {
             assert!(validate_rel(bad).is_err(), "{bad:?} accepted");
@@ -327,9 +314,7 @@ mod tests {
             created,
             vec![t.path().join("berth/x"), t.path().join("berth/x/y")]
         );
-        assert!(mkdir_p(t.path(), Path::new("berth/x/y"))
-            .unwrap()
-            .is_empty());
+        assert!(mkdir_p(t.path(), Path::new("berth/x/y")).unwrap().is_empty());
     }
 
     #[test]

@@ -321,9 +321,5 @@ fn signal_pid(pid: i32, signal: i32) -> Result<(), Error> {
     if source.raw_os_error() == Some(libc::ESRCH) {
         return Ok(());
     }
-    Err(Error::Signal {
-        pid,
-        signal,
-        source,
-    })
+    Err(Error::Signal { pid, signal, source })
 }

@@ -48,10 +48,7 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
-        {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -104,10 +101,7 @@ mod tests {
             m,
             vec![
                 ("cpu".into(), PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")),
-                (
-                    "cpuacct".into(),
-                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
-                ),
+                ("cpuacct".into(), PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")),
                 ("memory".into(), PathBuf::from("/sys/fs/cgroup/memory")),
             ]
         );

@@ -105,11 +105,7 @@ impl V1Cgroup {
         }
         if let Some(p) = l.pids {
             let dir = self.require("pids", "set the pids limit")?;
-            let v = if p < 0 {
-                "max".to_string()
-            } else {
-                p.to_string()
-            };
+            let v = if p < 0 { "max".to_string() } else { p.to_string() };
             fs::write(&dir.join("pids.max"), &v)?;
         }
         if !l.devices.is_empty() {
@@ -172,8 +168,7 @@ impl V1Cgroup {
         let mut s = Stats::default();
         if let Some(d) = self.dir("memory") {
             s.memory_usage = read_u64(&d.join("memory.usage_in_bytes"))?.unwrap_or(0);
-            s.memory_limit =
-                read_u64(&d.join("memory.limit_in_bytes"))?.filter(|v| *v < UNLIMITED_THRESHOLD);
+            s.memory_limit = read_u64(&d.join("memory.limit_in_bytes"))?.filter(|v| *v < UNLIMITED_THRESHOLD);
         }
         if let Some(d) = self.dir("cpuacct") {
             s.cpu_usage_ns = read_u64(&d.join("cpuacct.usage"))?.unwrap_or(0);

@@ -43,9 +43,7 @@ impl V2Cgroup {
     /// removes whatever it created if any step fails.
     pub fn create(&self, limits: &Limits) -> Result<(), Error> {
         let created = fs::mkdir_p(&self.root, &self.rel)?;
-        let result = self
-            .enable_controllers(limits)
-            .and_then(|_| self.apply(limits));
+        let result = self.enable_controllers(limits).and_then(|_| self.apply(limits));
         if result.is_err() {
             fs::remove_created(&created);
         }
@@ -89,11 +87,7 @@ impl V2Cgroup {
         }
         if let Some(r) = l.reservation {
             // memory.low is a protection, not a limit: "no reservation" is 0, not "max".
-            let v = if r < 0 {
-                "0".to_string()
-            } else {
-                r.to_string()
-            };
+            let v = if r < 0 { "0".to_string() } else { r.to_string() };
             fs::write(&d.join("memory.low"), &v)?;
         }
         if let Some(s) = l.shares {
@@ -123,11 +117,7 @@ impl V2Cgroup {
             (None, Some(p)) => {
                 let f = self.dir.join("cpu.max");
                 let current = fs::read_opt(&f)?.unwrap_or_default();
-                let quota = current
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("max")
-                    .to_string();
+                let quota = current.split_whitespace().next().unwrap_or("max").to_string();
                 Some(format!("{quota} {p}"))
             }
             (None, None) => None,

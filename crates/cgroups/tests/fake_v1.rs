@@ -166,10 +166,7 @@ fn unlimited_values() {
         ..Default::default()
     };
     t.hierarchy().create(LEAF, &res).unwrap();
-    assert_eq!(
-        t.read(&format!("memory/{LEAF}/memory.limit_in_bytes")),
-        "-1"
-    );
+    assert_eq!(t.read(&format!("memory/{LEAF}/memory.limit_in_bytes")), "-1");
     assert_eq!(
         t.read(&format!("memory/{LEAF}/memory.memsw.limit_in_bytes")),
         "-1"
@@ -182,11 +179,7 @@ fn unlimited_values() {
 fn missing_memsw_means_no_swap_accounting() {
     let t = Tree::new(&ALL);
     t.precreate(LEAF);
-    fs::remove_file(
-        t.base
-            .join(format!("memory/{LEAF}/memory.memsw.limit_in_bytes")),
-    )
-    .unwrap();
+    fs::remove_file(t.base.join(format!("memory/{LEAF}/memory.memsw.limit_in_bytes"))).unwrap();
     let res = Resources {
         memory_limit: Some(64 * MIB),
         memory_swap: Some(128 * MIB),
@@ -262,10 +255,7 @@ fn failed_create_removes_only_what_it_created() {
     }
     assert!(err.to_string().contains("pids.max"));
     for c in ["memory", "pids"] {
-        assert!(
-            t.base.join(c).join("berth").is_dir(),
-            "shared parent removed"
-        );
+        assert!(t.base.join(c).join("berth").is_dir(), "shared parent removed");
         assert!(!t.base.join(c).join("berth/x").exists(), "{c}: leftovers");
     }
 }
@@ -291,10 +281,7 @@ fn invalid_request_writes_nothing() {
 fn rejects_escaping_paths() {
     let t = Tree::new(&ALL);
     for rel in ["../x", "/abs", "", "a/../b", "./a"] {
-        let err = t
-            .hierarchy()
-            .create(rel, &Resources::default())
-            .unwrap_err();
+        let err = t.hierarchy().create(rel, &Resources::default()).unwrap_err();
         assert!(matches!(err, Error::InvalidPath { .. }), "{rel:?}: {err:?}");
     }
     assert!(t.hierarchy().open("").destroy().is_err());

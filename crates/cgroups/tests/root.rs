@@ -132,10 +132,7 @@ fn real_cgroup_lifecycle() {
             access: "rwm".into(),
         };
         cg.update(&Resources {
-            devices: vec![
-                rule(false, 'a', None, None),
-                rule(true, 'c', Some(1), Some(3)),
-            ],
+            devices: vec![rule(false, 'a', None, None), rule(true, 'c', Some(1), Some(3))],
             ..Default::default()
         })
         .unwrap();
@@ -156,10 +153,7 @@ fn real_cgroup_lifecycle() {
             };
             cg.update(&r)
                 .unwrap_or_else(|e| panic!("update {mem}/{swap}: {e:?}"));
-            assert_eq!(
-                cg.stats().unwrap().memory_limit,
-                Some(mem as u64 * 1024 * 1024)
-            );
+            assert_eq!(cg.stats().unwrap().memory_limit, Some(mem as u64 * 1024 * 1024));
             if h.version() == Version::V1 && swap > 0 {
                 assert_eq!(read(&dir.join(swap_file)), (swap * MIB).to_string());
             }

@@ -40,7 +40,11 @@ pub(crate) fn clone_into(ns_flags: i32, cgroup_fd: Option<RawFd>) -> std::io::Re
     // SAFETY: clone3 without a stack behaves like fork; the caller is single-threaded (the monitor), so the child
     // may keep using the heap.
     let r = unsafe {
-        libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>())
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     };
     match r {
         -1 => Err(std::io::Error::last_os_error()),

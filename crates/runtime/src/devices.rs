@@ -9,8 +9,14 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use crate::Error;
 
 /// (name, major, minor) of the nodes every container gets, as the OCI spec requires.
-const DEFAULT_DEVICES: [(&str, u64, u64); 6] =
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 const SYMLINKS: [(&str, &str); 5] = [
     ("/proc/self/fd", "fd"),
@@ -28,7 +34,10 @@ pub fn populate(root: &OwnedFd, extra: &[LinuxDevice]) -> Result<(), Error> {
         rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW,
         rustix::fs::Mode::empty(),
     )
-    .map_err(|e| Error::Io { context: "open /dev".into(), source: e.into() })?;
+    .map_err(|e| Error::Io {
+        context: "open /dev".into(),
+        source: e.into(),
+    })?;
     let old = nix::sys::stat::umask(Mode::empty());
     let result = (|| {
         for (name, major, minor) in DEFAULT_DEVICES {
@@ -57,8 +66,10 @@ pub fn populate(root: &OwnedFd, extra: &[LinuxDevice]) -> Result<(), Error> {
             )?;
         }
         for (target, name) in SYMLINKS {
-            rustix::fs::symlinkat(target, &dev, name)
-                .map_err(|e| Error::Io { context: format!("symlink /dev/{name}"), source: e.into() })?;
+            rustix::fs::symlinkat(target, &dev, name).map_err(|e| Error::Io {
+                context: format!("symlink /dev/{name}"),
+                source: e.into(),
+            })?;
         }
         Ok(())
     })();
@@ -67,10 +78,28 @@ pub fn populate(root: &OwnedFd, extra: &[LinuxDevice]) -> Result<(), Error> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn node(dev: &OwnedFd, name: &str, kind: SFlag, mode: u32, major: u64, minor: u64, uid: u32, gid: u32) -> Result<(), Error> {
+fn node(
+    dev: &OwnedFd,
+    name: &str,
+    kind: SFlag,
+    mode: u32,
+    major: u64,
+    minor: u64,
+    uid: u32,
+    gid: u32,
+) -> Result<(), Error> {
     let ctx = || format!("create /dev/{name}");
-    mknodat(dev, Path::new(name), kind, Mode::from_bits_truncate(mode), makedev(major, minor))
-        .map_err(|e| Error::Io { context: ctx(), source: e.into() })?;
+    mknodat(
+        dev,
+        Path::new(name),
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    )
+    .map_err(|e| Error::Io {
+        context: ctx(),
+        source: e.into(),
+    })?;
     if uid != 0 || gid != 0 {
         rustix::fs::chownat(
             dev,
@@ -79,7 +108,10 @@ fn node(dev: &OwnedFd, name: &str, kind: SFlag, mode: u32, major: u64, minor: u6
             Some(rustix::process::Gid::from_raw(gid)),
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )
-        .map_err(|e| Error::Io { context: ctx(), source: e.into() })?;
+        .map_err(|e| Error::Io {
+            context: ctx(),
+            source: e.into(),
+        })?;
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ use berth_cgroups::Cgroup;
 use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::Process;
 
-use crate::sync::{Channel, FailKind};
 use crate::process::dup2;
+use crate::sync::{Channel, FailKind};
 use crate::{init, io, process, spawn, tty, Container, Error, Stdio};
 
 /// What to run where.
@@ -37,7 +37,9 @@ pub fn exec(opts: ExecOptions) -> Result<Container, Error> {
     let ns = |name: &str| -> Result<Option<File>, Error> {
         let theirs = format!("/proc/{}/ns/{name}", opts.pid);
         let f = File::open(&theirs).map_err(|e| io(format!("open {theirs}"), e))?;
-        let same = std::fs::metadata(format!("/proc/self/ns/{name}")).map(|m| m.ino()).ok()
+        let same = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .map(|m| m.ino())
+            .ok()
             == f.metadata().map(|m| m.ino()).ok();
         Ok(if same { None } else { Some(f) })
     };
@@ -64,7 +66,12 @@ fn child(chan: &Channel, joins: &[(File, CloneFlags)], stdio: Stdio, p: &Process
             _ => unsafe { libc::_exit(1) },
         }
         nix::unistd::setsid().map_err(|e| io("setsid", e))?;
-        if let Stdio::Fds { stdin, stdout, stderr } = stdio {
+        if let Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } = stdio
+        {
             for (from, to) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
                 if from != to {
                     dup2(from, to).map_err(|e| io("dup2 stdio", e))?;
@@ -82,8 +89,16 @@ fn child(chan: &Channel, joins: &[(File, CloneFlags)], stdio: Stdio, p: &Process
     })();
     let f = match r {
         Ok(f) => f,
-        Err(e) => process::ExecFailure { kind: FailKind::Setup, errno: 0, message: e.to_string() },
+        Err(e) => process::ExecFailure {
+            kind: FailKind::Setup,
+            errno: 0,
+            message: e.to_string(),
+        },
     };
-    let _ = chan.send(&crate::sync::Message::Failed { kind: f.kind, errno: f.errno, message: f.message });
+    let _ = chan.send(&crate::sync::Message::Failed {
+        kind: f.kind,
+        errno: f.errno,
+        message: f.message,
+    });
     unsafe { libc::_exit(1) }
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use crate::sync::{Channel, FailKind, Message};
 use crate::process::dup2;
+use crate::sync::{Channel, FailKind, Message};
 use crate::{devices, mounts, netlo, process, tty, Error, Stdio};
 
 /// What the child needs besides the spec: where things are on the host, decided by the parent.
@@ -22,9 +22,17 @@ pub(crate) struct InitContext<'a> {
 pub(crate) fn child_main(ctx: &InitContext, chan: &Channel) -> ! {
     let failure = match run(ctx, chan) {
         Ok(f) => f,
-        Err(e) => process::ExecFailure { kind: FailKind::Setup, errno: 0, message: e.to_string() },
+        Err(e) => process::ExecFailure {
+            kind: FailKind::Setup,
+            errno: 0,
+            message: e.to_string(),
+        },
     };
-    let _ = chan.send(&Message::Failed { kind: failure.kind, errno: failure.errno, message: failure.message });
+    let _ = chan.send(&Message::Failed {
+        kind: failure.kind,
+        errno: failure.errno,
+        message: failure.message,
+    });
     // SAFETY: leave without running the parent's atexit handlers or destructors in this copy of its memory.
     unsafe { libc::_exit(1) }
 }
@@ -34,16 +42,27 @@ fn wait_for(chan: &Channel, want: Message) -> Result<(), Error> {
         Ok(r) if r.message.as_ref() == Some(&want) => Ok(()),
         // The parent went away: nothing left to report to.
         Ok(_) => unsafe { libc::_exit(1) },
-        Err(e) => Err(Error::Io { context: "read from parent".into(), source: e }),
+        Err(e) => Err(Error::Io {
+            context: "read from parent".into(),
+            source: e,
+        }),
     }
 }
 
 fn io(context: &str, e: impl Into<std::io::Error>) -> Error {
-    Error::Io { context: context.to_string(), source: e.into() }
+    Error::Io {
+        context: context.to_string(),
+        source: e.into(),
+    }
 }
 
 fn setup_stdio(stdio: &Stdio) -> Result<(), Error> {
-    if let Stdio::Fds { stdin, stdout, stderr } = *stdio {
+    if let Stdio::Fds {
+        stdin,
+        stdout,
+        stderr,
+    } = *stdio
+    {
         for (from, to) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
             if from != to {
                 dup2(from, to).map_err(|e| io("dup2 stdio", e))?;
@@ -55,9 +74,15 @@ fn setup_stdio(stdio: &Stdio) -> Result<(), Error> {
 
 /// Joins the namespaces the spec names by path (e.g. another container's network).
 fn join_namespaces(spec: &Spec) -> Result<(), Error> {
-    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+    {
         if let Some(path) = ns.path() {
-            let f = std::fs::File::open(path).map_err(|e| io(&format!("open namespace {}", path.display()), e))?;
+            let f = std::fs::File::open(path)
+                .map_err(|e| io(&format!("open namespace {}", path.display()), e))?;
             let flags = nix::sched::CloneFlags::from_bits_truncate(ns.typ() as i32);
             nix::sched::setns(&f, flags).map_err(|e| io(&format!("join namespace {}", path.display()), e))?;
         }
@@ -68,14 +93,21 @@ fn join_namespaces(spec: &Spec) -> Result<(), Error> {
 fn run(ctx: &InitContext, chan: &Channel) -> Result<process::ExecFailure, Error> {
     let spec = ctx.spec;
     let linux = spec.linux().clone().unwrap_or_default();
-    let proc_ = spec.process().clone().ok_or_else(|| Error::Spec("spec has no process".into()))?;
+    let proc_ = spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::Spec("spec has no process".into()))?;
     process::reset_signals();
     wait_for(chan, Message::CgroupJoined)?;
     nix::unistd::setsid().map_err(|e| io("setsid", e))?;
     setup_stdio(ctx.stdio)?;
     join_namespaces(spec)?;
 
-    let own_mnt_ns = linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Mount);
+    let own_mnt_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount);
     if own_mnt_ns {
         mounts::make_private(linux.rootfs_propagation().as_deref())?;
         mounts::mount_rootfs(&ctx.rootfs, ctx.overlay.as_deref())?;
@@ -108,14 +140,22 @@ fn run(ctx: &InitContext, chan: &Channel) -> Result<process::ExecFailure, Error>
     if matches!(ctx.stdio, Stdio::Terminal) {
         tty::setup_console(chan, own_mnt_ns)?;
     }
-    if spec.root().as_ref().map(|r| r.readonly().unwrap_or(false)).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .map(|r| r.readonly().unwrap_or(false))
+        .unwrap_or(false)
+    {
         mounts::readonly_root()?;
     }
     finish(&proc_, chan)
 }
 
 /// The tail shared with `exec`: working dir, rlimits, user, capabilities, then wait for `Start` and exec.
-pub(crate) fn finish(proc_: &oci_spec::runtime::Process, chan: &Channel) -> Result<process::ExecFailure, Error> {
+pub(crate) fn finish(
+    proc_: &oci_spec::runtime::Process,
+    chan: &Channel,
+) -> Result<process::ExecFailure, Error> {
     let cwd = proc_.cwd();
     if cwd != Path::new("/") {
         // docker creates a missing working dir (-w /new/dir); do it as root, before dropping privileges.

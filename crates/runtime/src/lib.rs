@@ -73,15 +73,24 @@ impl Error {
     /// docker's exit code for this failure: 127 command not found, 126 cannot invoke, 125 anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Init { kind: FailKind::NotFound, .. } => 127,
-            Error::Init { kind: FailKind::CannotInvoke, .. } => 126,
+            Error::Init {
+                kind: FailKind::NotFound,
+                ..
+            } => 127,
+            Error::Init {
+                kind: FailKind::CannotInvoke,
+                ..
+            } => 126,
             _ => 125,
         }
     }
 }
 
 fn io(context: impl Into<String>, source: impl Into<std::io::Error>) -> Error {
-    Error::Io { context: context.into(), source: source.into() }
+    Error::Io {
+        context: context.into(),
+        source: source.into(),
+    }
 }
 
 /// Where the container's stdin/stdout/stderr come from.
@@ -126,7 +135,10 @@ impl Container {
 
     /// Lets the init exec the command and waits until it has (the channel closes on exec).
     pub fn start(&mut self) -> Result<(), Error> {
-        let chan = self.chan.take().ok_or_else(|| Error::Spec("container already started".into()))?;
+        let chan = self
+            .chan
+            .take()
+            .ok_or_else(|| Error::Spec("container already started".into()))?;
         chan.send(&Message::Start).map_err(|e| io("start container", e))?;
         match chan.recv().map_err(|e| io("wait for exec", e))?.message {
             None => Ok(()),
@@ -163,12 +175,27 @@ pub struct CreateOptions {
 /// Creates the container described by `spec`: namespaces, cgroup, mounts, user; the init waits for
 /// [`Container::start`]. The caller must be single-threaded (the init is a fork-style clone of it).
 pub fn create(spec: &Spec, opts: &CreateOptions) -> Result<Container, Error> {
-    let root = spec.root().as_ref().ok_or_else(|| Error::Spec("spec has no root".into()))?;
-    let rootfs = if root.path().is_absolute() { root.path().clone() } else { opts.bundle.join(root.path()) };
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("spec has no root".into()))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        opts.bundle.join(root.path())
+    };
     if !rootfs.is_dir() {
-        return Err(Error::Spec(format!("rootfs {} is not a directory", rootfs.display())));
+        return Err(Error::Spec(format!(
+            "rootfs {} is not a directory",
+            rootfs.display()
+        )));
     }
-    if spec.process().as_ref().and_then(|p| p.args().as_ref()).is_none_or(|a| a.is_empty()) {
+    if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().as_ref())
+        .is_none_or(|a| a.is_empty())
+    {
         return Err(Error::Spec("process.args is empty".into()));
     }
     let linux = spec.linux().clone().unwrap_or_default();
@@ -177,7 +204,9 @@ pub fn create(spec: &Spec, opts: &CreateOptions) -> Result<Container, Error> {
     for ns in linux.namespaces().iter().flatten() {
         if ns.path().is_some() {
             if ns.typ() == LinuxNamespaceType::Pid || ns.typ() == LinuxNamespaceType::User {
-                return Err(Error::Spec("joining an existing pid or user namespace is not supported".into()));
+                return Err(Error::Spec(
+                    "joining an existing pid or user namespace is not supported".into(),
+                ));
             }
             continue;
         }
@@ -187,23 +216,41 @@ pub fn create(spec: &Spec, opts: &CreateOptions) -> Result<Container, Error> {
         new_netns |= ns.typ() == LinuxNamespaceType::Network;
         flags |= ns.typ() as i32;
     }
-    let overlay = spec.annotations().as_ref().and_then(|a| a.get(ROOTFS_OVERLAY_ANNOTATION)).cloned();
+    let overlay = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(ROOTFS_OVERLAY_ANNOTATION))
+        .cloned();
 
     let cgroup = match linux.cgroups_path() {
         Some(rel) => {
-            let res = linux.resources().as_ref().map(resources::from_spec).unwrap_or_default();
+            let res = linux
+                .resources()
+                .as_ref()
+                .map(resources::from_spec)
+                .unwrap_or_default();
             let h = Hierarchy::detect()?;
             Some(h.create(rel.to_string_lossy().trim_start_matches('/'), &res)?)
         }
         None => None,
     };
-    let ctx = init::InitContext { spec, rootfs, overlay, stdio: &opts.stdio, new_netns };
+    let ctx = init::InitContext {
+        spec,
+        rootfs,
+        overlay,
+        stdio: &opts.stdio,
+        new_netns,
+    };
     spawn(flags, cgroup, |chan| init::child_main(&ctx, chan))
 }
 
 /// Clones a child that runs `child` with its end of the channel, puts it in `cgroup`, and waits for it to be
 /// ready (or to fail). Shared by [`create`] and [`exec`].
-pub(crate) fn spawn(flags: i32, cgroup: Option<Cgroup>, child: impl FnOnce(&Channel)) -> Result<Container, Error> {
+pub(crate) fn spawn(
+    flags: i32,
+    cgroup: Option<Cgroup>,
+    child: impl FnOnce(&Channel),
+) -> Result<Container, Error> {
     let fail = |cgroup: Option<Cgroup>, e: Error| {
         if let Some(cg) = cgroup {
             let _ = cg.destroy();
@@ -215,7 +262,10 @@ pub(crate) fn spawn(flags: i32, cgroup: Option<Cgroup>, child: impl FnOnce(&Chan
         Err(e) => return fail(cgroup, io("socketpair", e)),
     };
     // On cgroup v2 the child is born in its cgroup (CLONE_INTO_CGROUP); on v1 we move it before it goes on.
-    let v2_dir = match cgroup.as_ref().and_then(|c| c.unified_path().map(Path::to_path_buf)) {
+    let v2_dir = match cgroup
+        .as_ref()
+        .and_then(|c| c.unified_path().map(Path::to_path_buf))
+    {
         Some(p) => match std::fs::File::open(&p) {
             Ok(f) => Some(f),
             Err(e) => return fail(cgroup, io(format!("open cgroup {}", p.display()), e)),
@@ -237,7 +287,12 @@ pub(crate) fn spawn(flags: i32, cgroup: Option<Cgroup>, child: impl FnOnce(&Chan
         Forked::Parent { pid } => pid,
     };
     drop(child_end);
-    let mut c = Container { pid, chan: Some(parent_end), console: None, cgroup };
+    let mut c = Container {
+        pid,
+        chan: Some(parent_end),
+        console: None,
+        cgroup,
+    };
     if v2_dir.is_none() {
         if let Some(cg) = &c.cgroup {
             if let Err(e) = cg.add_pid(pid) {
@@ -268,7 +323,10 @@ pub(crate) fn spawn(flags: i32, cgroup: Option<Cgroup>, child: impl FnOnce(&Chan
             }
             None => {
                 c.abort();
-                return Err(Error::Init { kind: FailKind::Setup, message: "container init exited during setup".into() });
+                return Err(Error::Init {
+                    kind: FailKind::Setup,
+                    message: "container init exited during setup".into(),
+                });
             }
             Some(other) => {
                 c.abort();

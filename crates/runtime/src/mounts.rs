@@ -15,7 +15,10 @@ use crate::Error;
 const NONE: Option<&str> = None;
 
 fn io(context: impl Into<String>, e: impl Into<std::io::Error>) -> Error {
-    Error::Io { context: context.into(), source: e.into() }
+    Error::Io {
+        context: context.into(),
+        source: e.into(),
+    }
 }
 
 /// Makes every mount we inherited private, so nothing we mount propagates back to the host (and a host mount
@@ -32,17 +35,33 @@ pub fn make_private(propagation: Option<&str>) -> Result<(), Error> {
 /// Mounts the rootfs on itself (a bind) or as an overlay, so `pivot_root` has a mount point to switch to.
 pub fn mount_rootfs(rootfs: &Path, overlay: Option<&str>) -> Result<(), Error> {
     match overlay {
-        Some(data) => mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(data))
-            .map_err(|e| io(format!("mount overlay rootfs at {}", rootfs.display()), e)),
-        None => mount(Some(rootfs), rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-            .map_err(|e| io(format!("bind rootfs {}", rootfs.display()), e)),
+        Some(data) => mount(
+            Some("overlay"),
+            rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data),
+        )
+        .map_err(|e| io(format!("mount overlay rootfs at {}", rootfs.display()), e)),
+        None => mount(
+            Some(rootfs),
+            rootfs,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .map_err(|e| io(format!("bind rootfs {}", rootfs.display()), e)),
     }
 }
 
 /// Opens the rootfs as the anchor for every in-root path lookup.
 pub fn open_root(rootfs: &Path) -> Result<OwnedFd, Error> {
-    rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| io(format!("open rootfs {}", rootfs.display()), e))
+    rustix::fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io(format!("open rootfs {}", rootfs.display()), e))
 }
 
 /// Mounts one entry of `spec.mounts` under the rootfs. Returns true when it put a tmpfs on /dev, which the
@@ -57,39 +76,49 @@ pub fn mount_entry(root: &OwnedFd, m: &Mount) -> Result<bool, Error> {
         return mount_cgroup(root, dest).map(|_| false);
     }
     let is_dir = if is_bind {
-        let src = source.ok_or_else(|| Error::Spec(format!("bind mount {} has no source", dest.display())))?;
-        std::fs::metadata(src).map_err(|e| io(format!("bind source {}", src.display()), e))?.is_dir()
+        let src =
+            source.ok_or_else(|| Error::Spec(format!("bind mount {} has no source", dest.display())))?;
+        std::fs::metadata(src)
+            .map_err(|e| io(format!("bind source {}", src.display()), e))?
+            .is_dir()
     } else {
         true
     };
-    let target = rootpath::ensure(root, dest, is_dir).map_err(|e| io(format!("mount point {}", dest.display()), e))?;
-    let target = rootpath::proc_path(&target);
+    let ensure =
+        || rootpath::ensure(root, dest, is_dir).map_err(|e| io(format!("mount point {}", dest.display()), e));
+    let target_fd = ensure()?;
+    let target = rootpath::proc_path(&target_fd);
     let ctx = || format!("mount {} on {}", typ_or_bind(typ, is_bind), dest.display());
     if is_bind {
         let src = source.unwrap();
         let rec = opts.flags & MsFlags::MS_REC;
         mount(Some(src), target.as_str(), NONE, MsFlags::MS_BIND | rec, NONE).map_err(|e| io(ctx(), e))?;
-        // A bind ignores every flag but MS_REC; ro/nosuid/… take a remount, which must keep the flags the
-        // kernel locked on the source mount or it fails with EPERM.
-        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        if !extra.is_empty() {
-            let locked = locked_flags(&target);
-            mount(
-                NONE,
-                target.as_str(),
-                NONE,
-                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | locked,
-                NONE,
-            )
-            .map_err(|e| io(ctx(), e))?;
-        }
     } else {
-        let data = if opts.data.is_empty() { None } else { Some(opts.data.as_str()) };
-        let src = source.map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| typ.to_string());
+        let data = if opts.data.is_empty() {
+            None
+        } else {
+            Some(opts.data.as_str())
+        };
+        let src = source
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| typ.to_string());
         mount(Some(src.as_str()), target.as_str(), Some(typ), opts.flags, data).map_err(|e| io(ctx(), e))?;
     }
-    if !opts.propagation.is_empty() {
-        mount(NONE, target.as_str(), NONE, opts.propagation, NONE).map_err(|e| io(ctx(), e))?;
+    // The fd still names the covered mount point; later changes must go to the new mount on top of it.
+    let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let needs_remount = is_bind && !extra.is_empty();
+    if needs_remount || !opts.propagation.is_empty() {
+        let top_fd = ensure()?;
+        let top = rootpath::proc_path(&top_fd);
+        if needs_remount {
+            // A bind ignores every flag but MS_REC; ro/nosuid/… take a remount, which must keep the flags the
+            // kernel locked on the source mount or it fails with EPERM.
+            let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | locked_flags(&top);
+            mount(NONE, top.as_str(), NONE, flags, NONE).map_err(|e| io(ctx(), e))?;
+        }
+        if !opts.propagation.is_empty() {
+            mount(NONE, top.as_str(), NONE, opts.propagation, NONE).map_err(|e| io(ctx(), e))?;
+        }
     }
     Ok(typ == "tmpfs" && dest == Path::new("/dev"))
 }
@@ -108,15 +137,24 @@ fn mount_cgroup(root: &OwnedFd, dest: &Path) -> Result<(), Error> {
     if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         return Ok(());
     }
-    let target = rootpath::ensure(root, dest, true).map_err(|e| io(format!("mount point {}", dest.display()), e))?;
+    let target =
+        rootpath::ensure(root, dest, true).map_err(|e| io(format!("mount point {}", dest.display()), e))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("cgroup2"), rootpath::proc_path(&target).as_str(), Some("cgroup2"), flags, NONE)
-        .map_err(|e| io("mount cgroup2", e))
+    mount(
+        Some("cgroup2"),
+        rootpath::proc_path(&target).as_str(),
+        Some("cgroup2"),
+        flags,
+        NONE,
+    )
+    .map_err(|e| io("mount cgroup2", e))
 }
 
 /// Flags the kernel will not let a bind remount clear (they came from the source mount).
 fn locked_flags(path: &str) -> MsFlags {
-    let Ok(st) = nix::sys::statvfs::statvfs(path) else { return MsFlags::empty() };
+    let Ok(st) = nix::sys::statvfs::statvfs(path) else {
+        return MsFlags::empty();
+    };
     use nix::sys::statvfs::FsFlags;
     let f = st.flags();
     let mut out = MsFlags::empty();

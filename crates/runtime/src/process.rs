@@ -15,7 +15,10 @@ use crate::Error;
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn os(context: &str, e: impl Into<std::io::Error>) -> Error {
-    Error::Io { context: context.to_string(), source: e.into() }
+    Error::Io {
+        context: context.to_string(),
+        source: e.into(),
+    }
 }
 
 /// Sets the spec's rlimits; a limit above the current hard limit is lowered to it, because raising a hard limit
@@ -77,8 +80,12 @@ pub fn switch_user_and_caps(p: &Process) -> Result<(), Error> {
     let user = p.user();
     // SAFETY: plain prctl calls with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-    let gids: Vec<nix::unistd::Gid> =
-        user.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
     nix::unistd::setgroups(&gids).map_err(|e| os("setgroups", e))?;
     let gid = nix::unistd::Gid::from_raw(user.gid());
     let uid = nix::unistd::Uid::from_raw(user.uid());
@@ -91,9 +98,10 @@ pub fn switch_user_and_caps(p: &Process) -> Result<(), Error> {
     let set = |which, c: &Option<Capabilities>| {
         caps::set(None, which, &to_caps(c)).map_err(|e| Error::Spec(format!("set capabilities: {e}")))
     };
+    // Effective must stay a subset of permitted at every step: shrink it first.
+    set(caps::CapSet::Effective, caps.effective())?;
     set(caps::CapSet::Permitted, caps.permitted())?;
     set(caps::CapSet::Inheritable, caps.inheritable())?;
-    set(caps::CapSet::Effective, caps.effective())?;
     let ambient = to_caps(caps.ambient());
     let _ = caps::clear(None, caps::CapSet::Ambient);
     for c in ambient {
@@ -121,7 +129,11 @@ pub struct ExecFailure {
 /// Finds `arg0` as the container sees it: a path when it has a slash, else the first executable on PATH.
 pub fn resolve_executable(arg0: &str, env: &[String]) -> Result<PathBuf, ExecFailure> {
     if arg0.is_empty() {
-        return Err(ExecFailure { kind: FailKind::NotFound, errno: libc::ENOENT, message: "no command specified".into() });
+        return Err(ExecFailure {
+            kind: FailKind::NotFound,
+            errno: libc::ENOENT,
+            message: "no command specified".into(),
+        });
     }
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
@@ -139,7 +151,10 @@ pub fn resolve_executable(arg0: &str, env: &[String]) -> Result<PathBuf, ExecFai
             }),
         };
     }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
     let mut found_not_exec = None;
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let cand = Path::new(dir).join(arg0);
@@ -194,7 +209,14 @@ pub fn dup2(from: i32, to: i32) -> std::io::Result<()> {
 /// Marks every fd above stderr close-on-exec, so the command starts with exactly stdin, stdout and stderr.
 pub fn cloexec_from_3() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            4u32, /* CLOSE_RANGE_CLOEXEC */
+        )
+    };
 }
 
 /// Replaces the process; returns only on failure.
@@ -204,8 +226,16 @@ pub fn execve(exe: &Path, args: &[String], env: &[String]) -> ExecFailure {
     let argv: Vec<CString> = args.iter().map(|a| c(a)).collect();
     let envp: Vec<CString> = env.iter().map(|a| c(a)).collect();
     let err = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
-    let kind = if err == nix::errno::Errno::ENOENT { FailKind::NotFound } else { FailKind::CannotInvoke };
-    ExecFailure { kind, errno: err as i32, message: format!("exec {:?}: {}", args[0], err.desc().to_lowercase()) }
+    let kind = if err == nix::errno::Errno::ENOENT {
+        FailKind::NotFound
+    } else {
+        FailKind::CannotInvoke
+    };
+    ExecFailure {
+        kind,
+        errno: err as i32,
+        message: format!("exec {:?}: {}", args[0], err.desc().to_lowercase()),
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +265,9 @@ mod tests {
         if nix::unistd::geteuid().is_root() {
             return; // root passes X_OK checks only when some x bit is set; still no x bit here, but be lenient
         }
-        assert_eq!(resolve_executable("tool", &env).unwrap_err().kind, FailKind::CannotInvoke);
+        assert_eq!(
+            resolve_executable("tool", &env).unwrap_err().kind,
+            FailKind::CannotInvoke
+        );
     }
 }

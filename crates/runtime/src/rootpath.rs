@@ -2,8 +2,8 @@
 //! (`/etc/hosts -> /etc/shadow`, `/data -> ../../..`) can never send a mount or a mkdir onto the host.
 
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStringExt;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
@@ -42,10 +42,16 @@ fn ensure_depth(root: &OwnedFd, path: &Path, last_is_dir: bool, depth: usize) ->
             Err(Errno::NOENT) => {
                 // A dangling symlink: continue from its target, still inside the root.
                 let st = rustix::fs::statat(&cur, *comp, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
-                if st.is_ok_and(|s| rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::Symlink) {
+                if st.is_ok_and(|s| {
+                    rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::Symlink
+                }) {
                     let target = rustix::fs::readlinkat(&cur, *comp, Vec::new())?;
                     let target = PathBuf::from(std::ffi::OsString::from_vec(target.into_bytes()));
-                    let mut next = if target.is_absolute() { target } else { parent.join(target) };
+                    let mut next = if target.is_absolute() {
+                        target
+                    } else {
+                        parent.join(target)
+                    };
                     for rest in &comps[i + 1..] {
                         next.push(rest);
                     }
@@ -54,7 +60,12 @@ fn ensure_depth(root: &OwnedFd, path: &Path, last_is_dir: bool, depth: usize) ->
                 // `cur` is the resolved parent; create the missing name in it, never following a symlink.
                 if last && !last_is_dir {
                     let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-                    drop(rustix::fs::openat(&cur, *comp, flags, Mode::from_raw_mode(0o644))?);
+                    drop(rustix::fs::openat(
+                        &cur,
+                        *comp,
+                        flags,
+                        Mode::from_raw_mode(0o644),
+                    )?);
                 } else {
                     match rustix::fs::mkdirat(&cur, *comp, Mode::from_raw_mode(0o755)) {
                         Ok(()) | Err(Errno::EXIST) => {}
@@ -70,7 +81,13 @@ fn ensure_depth(root: &OwnedFd, path: &Path, last_is_dir: bool, depth: usize) ->
 }
 
 fn open_in_root(root: &OwnedFd, path: &Path) -> Result<OwnedFd, Errno> {
-    openat2(root.as_fd(), path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+    openat2(
+        root.as_fd(),
+        path,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        RESOLVE,
+    )
 }
 
 /// The `/proc/self/fd/N` path of an fd, for mount(2) which takes paths, not fds.
@@ -84,7 +101,12 @@ mod tests {
     use super::*;
 
     fn open_root(p: &Path) -> OwnedFd {
-        rustix::fs::open(p, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap()
+        rustix::fs::open(
+            p,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap()
     }
 
     #[test]

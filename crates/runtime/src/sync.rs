@@ -21,7 +21,11 @@ pub(crate) enum Message {
     /// Child → parent: the pty master follows as an attached fd.
     Console,
     /// Child → parent: setup or exec failed.
-    Failed { kind: FailKind, errno: i32, message: String },
+    Failed {
+        kind: FailKind,
+        errno: i32,
+        message: String,
+    },
 }
 
 /// Why the container's init failed; the engine maps these to docker's exit codes.
@@ -91,7 +95,12 @@ pub(crate) struct Received {
 impl Channel {
     /// A connected pair; both ends are close-on-exec, so a successful `execve` in the child reads as EOF here.
     pub fn pair() -> std::io::Result<(Channel, Channel)> {
-        let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
         Ok((Channel { fd: a }, Channel { fd: b }))
     }
 
@@ -146,7 +155,10 @@ impl Channel {
                     if n == 0 {
                         return Ok(Received { message: None, fd });
                     }
-                    return Ok(Received { message: Message::decode(&buf[..n]), fd });
+                    return Ok(Received {
+                        message: Message::decode(&buf[..n]),
+                        fd,
+                    });
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -166,7 +178,11 @@ mod tests {
             Message::CgroupJoined,
             Message::Ready,
             Message::Start,
-            Message::Failed { kind: FailKind::NotFound, errno: 2, message: "no such file".into() },
+            Message::Failed {
+                kind: FailKind::NotFound,
+                errno: 2,
+                message: "no such file".into(),
+            },
         ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap().message, Some(m));

@@ -9,7 +9,10 @@ use crate::sync::{Channel, Message};
 use crate::Error;
 
 fn io(context: &str, e: impl Into<std::io::Error>) -> Error {
-    Error::Io { context: context.to_string(), source: e.into() }
+    Error::Io {
+        context: context.to_string(),
+        source: e.into(),
+    }
 }
 
 /// Opens a pty pair through `/dev/ptmx` (after pivot_root: the container's devpts), makes the slave the
@@ -20,16 +23,25 @@ pub fn setup_console(chan: &Channel, bind_console: bool) -> Result<(), Error> {
     rustix::pty::unlockpt(&master).map_err(|e| io("unlockpt", e))?;
     let name = rustix::pty::ptsname(&master, Vec::new()).map_err(|e| io("ptsname", e))?;
     let name = name.to_string_lossy().into_owned();
-    let slave: OwnedFd =
-        rustix::fs::open(name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| io("open pty slave", e))?;
+    let slave: OwnedFd = rustix::fs::open(
+        name.as_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io("open pty slave", e))?;
     if bind_console {
         let console = "/dev/console";
         if std::fs::symlink_metadata(console).is_err() {
             std::fs::File::create(console).map_err(|e| io("create /dev/console", e))?;
         }
-        nix::mount::mount(Some(name.as_str()), console, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| io("bind /dev/console", e))?;
+        nix::mount::mount(
+            Some(name.as_str()),
+            console,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| io("bind /dev/console", e))?;
     }
     // SAFETY: TIOCSCTTY on a tty we own, after setsid made us a session leader without a terminal.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY as _, 0) } != 0 {
@@ -38,5 +50,6 @@ pub fn setup_console(chan: &Channel, bind_console: bool) -> Result<(), Error> {
     for fd in 0..3 {
         crate::process::dup2(slave.as_raw_fd(), fd).map_err(|e| io("dup2 pty", e))?;
     }
-    chan.send_with_fd(&Message::Console, Some(master.as_raw_fd())).map_err(|e| io("send pty master", e))
+    chan.send_with_fd(&Message::Console, Some(master.as_raw_fd()))
+        .map_err(|e| io("send pty master", e))
 }

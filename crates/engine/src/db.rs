@@ -1,0 +1,63 @@
+//! The metadata database: one SQLite file per berth root, in WAL mode so concurrent `berth` commands read
+//! while one writes, with a busy timeout instead of "database is locked" errors.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::Error;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS containers (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    image_id      TEXT NOT NULL,
+    image_ref     TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    created       TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    pid           INTEGER NOT NULL DEFAULT 0,
+    pid_start     INTEGER NOT NULL DEFAULT 0,
+    monitor_pid   INTEGER NOT NULL DEFAULT 0,
+    monitor_start INTEGER NOT NULL DEFAULT 0,
+    exit_code     INTEGER NOT NULL DEFAULT 0,
+    oom_killed    INTEGER NOT NULL DEFAULT 0,
+    started_at    TEXT NOT NULL DEFAULT '',
+    finished_at   TEXT NOT NULL DEFAULT '',
+    error         TEXT NOT NULL DEFAULT '',
+    restart_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS volumes (
+    name    TEXT PRIMARY KEY,
+    driver  TEXT NOT NULL,
+    labels  TEXT NOT NULL,
+    options TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+";
+
+/// Opens (and creates) the database of a berth root.
+pub fn open(root: &Path) -> Result<Connection, Error> {
+    let path = root.join("berth.db");
+    let conn = Connection::open(&path).map_err(|e| Error::Db {
+        context: format!("open {}", path.display()),
+        source: e,
+    })?;
+    let ctx = |what: &str| {
+        let what = what.to_string();
+        move |e| Error::Db {
+            context: what,
+            source: e,
+        }
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(ctx("set busy timeout"))?;
+    // WAL lets readers go on while a writer commits; NORMAL sync is still crash-safe in WAL mode.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(ctx("enable WAL"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(ctx("set synchronous"))?;
+    conn.execute_batch(SCHEMA).map_err(ctx("create schema"))?;
+    berth_image::Store::migrate(&conn).map_err(|e| Error::Image(e))?;
+    Ok(conn)
+}
