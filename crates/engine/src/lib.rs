@@ -166,6 +166,20 @@ impl Engine {
         Ok(all)
     }
 
+    fn close_db_for_fork(&mut self) -> Result<(), Error> {
+        let placeholder = Connection::open_in_memory().map_err(|e| Error::Db {
+            context: "open placeholder db".into(),
+            source: e,
+        })?;
+        drop(std::mem::replace(&mut self.conn, placeholder));
+        Ok(())
+    }
+
+    fn reopen_db(&mut self) -> Result<(), Error> {
+        self.conn = db::open(&self.root)?;
+        Ok(())
+    }
+
     /// Resolves an image reference (name, id or id prefix).
     pub fn image(&self, reference: &str) -> Result<berth_image::Image, Error> {
         Ok(self.images.resolve(&self.conn, reference)?)

@@ -105,8 +105,15 @@ impl Engine {
         };
         let (r, w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
+        // SQLite must not see its own state copied by fork (locks it believes it holds would be the parent's):
+        // close our connection first; the monitor opens its own, and we reopen after.
+        self.close_db_for_fork()?;
         // SAFETY: the CLI is single-threaded, so the child may run arbitrary code after fork.
-        match unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork monitor")(e.into()))? {
+        let forked = unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork monitor")(e.into()));
+        if !matches!(forked, Ok(ForkResult::Child)) {
+            self.reopen_db()?;
+        }
+        match forked? {
             ForkResult::Child => {
                 drop(r);
                 let _ = nix::unistd::setsid();

@@ -62,6 +62,7 @@ pub struct TeeHasher<R, W> {
     copy: W,
     hasher: Sha256,
     bytes: u64,
+    copy_error: Option<io::Error>,
 }
 
 impl<R: Read, W: Write> TeeHasher<R, W> {
@@ -72,7 +73,14 @@ impl<R: Read, W: Write> TeeHasher<R, W> {
             copy,
             hasher: Sha256::new(),
             bytes: 0,
+            copy_error: None,
         }
+    }
+
+    /// The error writing to the side writer failed with, if any. The reader sees such a failure as a
+    /// read error; this tells "disk full" apart from "bad input".
+    pub fn take_copy_error(&mut self) -> Option<io::Error> {
+        self.copy_error.take()
     }
 
     /// Reads the rest of `inner` (so the digest covers the whole stream, trailing padding included)
@@ -88,7 +96,11 @@ impl<R: Read, W: Write> Read for TeeHasher<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
-        self.copy.write_all(&buf[..n])?;
+        if let Err(e) = self.copy.write_all(&buf[..n]) {
+            let reported = io::Error::new(e.kind(), e.to_string());
+            self.copy_error = Some(e);
+            return Err(reported);
+        }
         self.bytes += n as u64;
         Ok(n)
     }

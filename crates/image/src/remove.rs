@@ -40,7 +40,8 @@ impl Store {
     ///   `force`, and with `force` the image is only untagged (kept dangling), because the container's
     ///   rootfs is still made of its layers.
     ///
-    /// Layers no remaining image uses are deleted (rows, directories and blobs).
+    /// Layers no remaining image uses are deleted (rows, directories and blobs). `in_use` runs inside
+    /// the write transaction: it may read the database through another connection, not write to it.
     pub fn remove(
         &self,
         conn: &mut Connection,

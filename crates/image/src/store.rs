@@ -33,6 +33,10 @@ pub(crate) const TMP_PREFIX: &str = ".tmp-";
 const DEFAULT_IMPORT_COMMENT: &str = "Imported from -";
 
 /// The content-addressed image store under one root directory.
+///
+/// Methods that change images take `&mut Connection` and run one `BEGIN IMMEDIATE` transaction each,
+/// so concurrent berth processes serialize on SQLite's write lock: give the connection a busy timeout.
+/// Slow work (unpacking, hashing) happens before the transaction starts.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
@@ -185,8 +189,29 @@ impl Store {
 
         let tee = TeeHasher::new(stream, BufWriter::with_capacity(1 << 20, blob_file));
         let mut buffered = BufReader::with_capacity(256 * 1024, tee);
-        let size = unpack_tar(&mut buffered, dir.path())?;
-        let (diff_id, _, writer) = buffered.into_inner().finish().map_err(|e| Error::BadTar {
+        // A failing blob write surfaces as a read error inside the tar parser; report it as what it is.
+        let blob_error = |tee: &mut TeeHasher<_, _>, e: Error| match tee.take_copy_error() {
+            Some(source) => Error::Io {
+                context: "writing the layer blob".into(),
+                source,
+            },
+            None => e,
+        };
+        let size = match unpack_tar(&mut buffered, dir.path()) {
+            Ok(size) => size,
+            Err(e) => return Err(blob_error(buffered.get_mut(), e)),
+        };
+        // Hash what follows the end-of-archive marker too: docker's diff_id covers the whole stream.
+        let mut tee = buffered.into_inner();
+        if let Err(e) = std::io::copy(&mut tee, &mut std::io::sink()) {
+            return Err(blob_error(
+                &mut tee,
+                Error::BadTar {
+                    message: e.to_string(),
+                },
+            ));
+        }
+        let (diff_id, _, writer) = tee.finish().map_err(|e| Error::BadTar {
             message: e.to_string(),
         })?;
         let blob_file = writer

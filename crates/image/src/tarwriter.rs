@@ -179,8 +179,8 @@ impl<W: Write> TreeWriter<W> {
 
     fn file(&mut self, parent: &OwnedFd, name: &OsStr, rel: &[u8], st: &Stat) -> Result<()> {
         let context = || format!("archiving /{}", lossy(rel));
+        let key = (st.st_dev, st.st_ino);
         if st.st_nlink > 1 {
-            let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key).cloned() {
                 let mut header = base_header(st, EntryType::Link);
                 return self
@@ -188,7 +188,6 @@ impl<W: Write> TreeWriter<W> {
                     .append_link(&mut header, path(rel), path(&first))
                     .io_context(context);
             }
-            self.links.insert(key, rel.to_vec());
         }
         // O_NONBLOCK: if a fifo was swapped in since the stat, opening must not hang.
         let fd = match rustix::fs::openat(
@@ -207,6 +206,10 @@ impl<W: Write> TreeWriter<W> {
         }
         if self.kind == TreeKind::OverlayDiff {
             reject_incomplete_overlay_entry(&fd, rel)?;
+        }
+        // Only a name actually archived may be the target of later hard links.
+        if st.st_nlink > 1 {
+            self.links.insert(key, rel.to_vec());
         }
         self.append_xattrs(&fd, rel)?;
         let size = st.st_size as u64;

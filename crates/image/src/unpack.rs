@@ -3,7 +3,7 @@
 //! layer directory.
 //!
 //! The archive is streamed entry by entry (never `tar::Archive::unpack`). Every entry's parent is
-//! opened through [`crate::confine`] from a directory fd, and the entry is created with `*at` calls
+//! opened through the `confine` module from a directory fd, and the entry is created with `*at` calls
 //! relative to that fd with `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW`, so no host path resolution ever
 //! follows a symlink the archive made. OCI/AUFS whiteouts become overlay whiteouts: `.wh.NAME` a char
 //! device 0/0 at `NAME`, `.wh..wh..opq` the `trusted.overlay.opaque=y` xattr on its directory.

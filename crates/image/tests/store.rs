@@ -662,3 +662,66 @@ fn concurrent_imports_share_layers_safely() {
     }
     assert_clean(&e.root);
 }
+
+#[test]
+fn digest_references_resolve_and_go_with_their_last_tag() {
+    let mut e = env();
+    let id = e
+        .store
+        .import(&mut e.conn, &rootfs_tar("dg")[..], Some("busybox"), None, None)
+        .unwrap();
+    // Pull records repo digests; this crate's own table, filled by hand here.
+    let digest_ref = format!("busybox@sha256:{}", "c".repeat(64));
+    e.conn
+        .execute(
+            "INSERT INTO image_digests (name, image_id) VALUES (?1, ?2)",
+            [&digest_ref, &id],
+        )
+        .unwrap();
+    assert_eq!(e.store.resolve(&e.conn, &digest_ref).unwrap().id, id);
+    let full = format!("docker.io/library/{digest_ref}");
+    assert_eq!(e.store.resolve(&e.conn, &full).unwrap().id, id);
+
+    // Only a same-repository digest remains after the tag: it does not keep the image alive.
+    let lines = e.store.remove(&mut e.conn, "busybox", false, &no_use).unwrap();
+    assert_eq!(
+        &lines[..3],
+        [
+            "Untagged: busybox:latest".to_string(),
+            format!("Untagged: {digest_ref}"),
+            format!("Deleted: {id}")
+        ]
+    );
+    assert!(e.store.list(&e.conn).unwrap().is_empty());
+}
+
+#[test]
+fn a_full_disk_is_an_io_error_not_a_bad_tar() {
+    /// Unmounts even when an assertion fails.
+    struct Mounted<'a>(&'a Path);
+    impl Drop for Mounted<'_> {
+        fn drop(&mut self) {
+            let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("small");
+    fs::create_dir(&root).unwrap();
+    let flags = rustix::mount::MountFlags::empty();
+    if rustix::mount::mount("tmpfs", &root, "tmpfs", flags, Some(c"size=256k")).is_err() {
+        eprintln!("skipped: cannot mount tmpfs");
+        return;
+    }
+    let _mounted = Mounted(&root);
+    let store = Store::open(&root.join("image")).unwrap();
+    let mut conn = connect(tmp.path());
+    let big = TarBuilder::new().file("big", &vec![7u8; 1 << 20]).finish();
+    let err = store
+        .import(&mut conn, &big[..], Some("big"), None, None)
+        .unwrap_err();
+    assert!(matches!(&err, Error::Io { .. }), "{err}");
+    assert!(err.to_string().contains("No space left"), "{err}");
+    assert_clean(&root.join("image"));
+    assert!(names(&root.join("image/layers")).is_empty());
+}
