@@ -13,9 +13,13 @@ use berth_engine::Engine;
 use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, ContainerCommand, ImageCommand, InspectType, SystemCommand};
-use commands::{containers, exec, images, logs, run, stats, volume};
+use commands::{containers, exec, images, logs, run, stats, transfer, volume};
 
 fn main() {
+    // Like any Unix filter: `berth ps | head -1` ends quietly when the reader goes away. (Monitors forked from
+    // us ignore SIGPIPE again: they must outlive a vanished terminal.)
+    // SAFETY: restoring the default disposition of one signal at startup.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -52,6 +56,9 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             }
             return Ok(0);
         }
+        // Credentials only: no state root needed.
+        Command::Login(a) => return transfer::login(a),
+        Command::Logout(a) => return transfer::logout(a),
         _ => {}
     }
     let mut engine = Engine::open(&cli.root)?;
@@ -76,6 +83,11 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Images(a) => images::images(e, a),
         Command::Rmi(a) => images::rmi(e, a),
         Command::Tag(a) => images::tag(e, a),
+        Command::Pull(a) => transfer::pull(e, a),
+        Command::Push(a) => transfer::push(e, a),
+        Command::Save(a) => transfer::save(e, a),
+        Command::Load(a) => transfer::load(e, a),
+        Command::History(a) => transfer::history(e, a),
         Command::Volume(v) => volume::volume(e, v),
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(e, a),
@@ -84,6 +96,11 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             ImageCommand::Tag(a) => images::tag(e, a),
             ImageCommand::Import(a) => images::import(e, a),
             ImageCommand::Prune(a) => images::prune(e, a),
+            ImageCommand::Pull(a) => transfer::pull(e, a),
+            ImageCommand::Push(a) => transfer::push(e, a),
+            ImageCommand::Save(a) => transfer::save(e, a),
+            ImageCommand::Load(a) => transfer::load(e, a),
+            ImageCommand::History(a) => transfer::history(e, a),
         },
         Command::Container(c) => match c {
             ContainerCommand::Ls(a) => containers::ps(e, a),
@@ -126,6 +143,6 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Completion(_) | Command::Version(_) => Ok(0),
+        Command::Completion(_) | Command::Version(_) | Command::Login(_) | Command::Logout(_) => Ok(0),
     }
 }

@@ -58,6 +58,9 @@ impl Status {
 
 /// Runs the monitor in the forked child; never returns.
 pub fn run(plan: Plan, status_fd: OwnedFd) -> ! {
+    // A vanished terminal or CLI must never take the monitor down with it.
+    // SAFETY: setting one signal's disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let mut status = Status(Some(File::from(status_fd)));
     let code = monitor(&plan, &mut status);
     // SAFETY: exit without unwinding through the parent's stack frames copied by fork.
@@ -176,9 +179,10 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
     if !plan.attach {
         status.0 = None;
     }
-    // The monitor idles for the container's whole life: hand freed heap back to the kernel.
-    // SAFETY: malloc_trim only releases free memory.
-    unsafe { libc::malloc_trim(0) };
+    // The monitor idles for the container's whole life: hold no database connection meanwhile (reopened to
+    // record the exit), and give back what the forked CLI left behind.
+    drop(conn);
+    slim_down();
 
     if let Some(m) = console {
         outs.push((m, Stream::Stdout));
@@ -190,13 +194,21 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
         let _ = cg.destroy();
     }
     let _ = log.sync_data();
-    let _ = record::set_exited(&conn, &plan.id, code, oom);
-    if plan.auto_remove {
-        let _ = remove::delete_files(&plan.root, &plan.id);
-        let _ = record::delete(&conn, &plan.id);
+    if let Ok(conn) = db::open(&plan.root) {
+        let _ = record::set_exited(&conn, &plan.id, code, oom);
+        if plan.auto_remove {
+            let _ = remove::delete_files(&plan.root, &plan.id);
+            let _ = record::delete(&conn, &plan.id);
+        }
     }
     status.say(&format!("exit {code}"));
     0
+}
+
+/// The monitor is a fork of the CLI: give back the heap the CLI freed before it idles for the container's life.
+fn slim_down() {
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe { libc::malloc_trim(0) };
 }
 
 /// Sets the pty's size to the attached terminal's (our inherited stdin), if there is one.

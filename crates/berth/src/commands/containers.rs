@@ -25,18 +25,28 @@ fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> i32 {
     code
 }
 
-fn command_line(engine: &Engine, r: &Record) -> String {
-    let args = engine
-        .image(&r.image_id)
-        .map(|i| spec::command(&r.config, &i.config))
-        .unwrap_or_else(|_| r.config.cmd.clone());
-    args.join(" ")
+/// Image configs by id, so listing many containers of one image parses its config once.
+#[derive(Default)]
+struct ImageCache(std::collections::HashMap<String, Option<berth_image::Image>>);
+
+impl ImageCache {
+    fn command_line(&mut self, engine: &Engine, r: &Record) -> String {
+        let img = self
+            .0
+            .entry(r.image_id.clone())
+            .or_insert_with(|| engine.image(&r.image_id).ok());
+        let args = match img {
+            Some(i) => spec::command(&r.config, &i.config),
+            None => r.config.cmd.clone(),
+        };
+        args.join(" ")
+    }
 }
 
-fn ps_json(engine: &Engine, r: &Record) -> Value {
+fn ps_json(engine: &Engine, images: &mut ImageCache, r: &Record) -> Value {
     let labels: Vec<String> = r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     json!({
-        "Command": format!("\"{}\"", command_line(engine, r)),
+        "Command": format!("\"{}\"", images.command_line(engine, r)),
         "CreatedAt": r.created,
         "ID": r.short_id(),
         "Image": r.image_ref,
@@ -100,15 +110,17 @@ pub fn ps(engine: &mut Engine, a: &PsArgs) -> Result<i32> {
         return Ok(0);
     }
     if let Some(f) = &a.format {
-        let items: Vec<Value> = list.iter().map(|r| ps_json(engine, r)).collect();
+        let mut images = ImageCache::default();
+        let items: Vec<Value> = list.iter().map(|r| ps_json(engine, &mut images, r)).collect();
         if output::formatted(f, &items) {
             return Ok(0);
         }
     }
+    let mut images = ImageCache::default();
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|r| {
-            let mut cmd = format!("\"{}\"", command_line(engine, r));
+            let mut cmd = format!("\"{}\"", images.command_line(engine, r));
             if !a.no_trunc && cmd.chars().count() > 22 {
                 cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
             }
