@@ -103,11 +103,17 @@ impl Engine {
                 stderr: e,
             }
         };
+        let seccomp = if cfg.privileged {
+            None
+        } else {
+            spec.linux().as_ref().and_then(|l| l.seccomp().clone())
+        };
         let mut child = berth_runtime::exec(berth_runtime::ExecOptions {
             pid: rec.pid,
             process: &p,
             cgroup,
             stdio,
+            seccomp: seccomp.as_ref(),
         })?;
         let console = child.take_console();
         child.start()?;

@@ -52,6 +52,105 @@ const READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+/// docker's default seccomp profile in blocklist form: each group is denied (EPERM) unless the container holds
+/// the capability that makes those calls legitimate (`--cap-add SYS_ADMIN` allows mount, unshare, …).
+const SECCOMP_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "add_key",
+            "keyctl",
+            "request_key",
+            "uselib",
+            "ustat",
+            "sysfs",
+            "_sysctl",
+            "vserver",
+            "nfsservctl",
+            "get_kernel_syms",
+            "query_module",
+            "create_module",
+            "userfaultfd",
+            "io_uring_setup",
+            "io_uring_enter",
+            "io_uring_register",
+        ],
+    ),
+    (
+        "CAP_SYS_ADMIN",
+        &[
+            "mount",
+            "umount2",
+            "pivot_root",
+            "unshare",
+            "setns",
+            "move_mount",
+            "open_tree",
+            "fsopen",
+            "fsconfig",
+            "fsmount",
+            "fspick",
+            "mount_setattr",
+            "fanotify_init",
+            "quotactl",
+            "quotactl_fd",
+            "lookup_dcookie",
+            "perf_event_open",
+            "bpf",
+            "syslog",
+            "swapon",
+            "swapoff",
+        ],
+    ),
+    (
+        "CAP_SYS_MODULE",
+        &["init_module", "finit_module", "delete_module"],
+    ),
+    ("CAP_SYS_BOOT", &["reboot", "kexec_load", "kexec_file_load"]),
+    (
+        "CAP_SYS_TIME",
+        &["settimeofday", "clock_settime", "clock_adjtime"],
+    ),
+    ("CAP_SYS_PACCT", &["acct"]),
+    ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
+    ("CAP_SYS_PTRACE", &["kcmp"]),
+    ("CAP_DAC_READ_SEARCH", &["open_by_handle_at"]),
+];
+
+/// clone flags that create namespaces: denied without CAP_SYS_ADMIN (a user namespace would hand the
+/// container every capability inside it, and with it `mount`).
+const NAMESPACE_FLAGS: [u64; 7] = [
+    0x20000,
+    0x0200_0000,
+    0x0400_0000,
+    0x0800_0000,
+    0x1000_0000,
+    0x2000_0000,
+    0x4000_0000,
+];
+
+/// The default seccomp section for a container with capability set `caps`.
+pub fn seccomp_profile(caps: &[String]) -> Value {
+    let mut rules = Vec::new();
+    let has = |c: &str| caps.iter().any(|x| x == c);
+    for (cap, names) in SECCOMP_GROUPS {
+        if cap.is_empty() || !has(cap) {
+            rules.push(json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM}));
+        }
+    }
+    if !has("CAP_SYS_ADMIN") {
+        for f in NAMESPACE_FLAGS {
+            rules.push(
+                json!({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM,
+                "args": [{"index": 0, "value": f, "valueTwo": f, "op": "SCMP_CMP_MASKED_EQ"}]}),
+            );
+        }
+        // clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone.
+        rules.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}));
+    }
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": rules})
+}
+
 /// Every capability name the kernel knows (for `--cap-add ALL` and `--privileged`).
 fn all_caps() -> Vec<String> {
     caps::all().into_iter().map(|c| c.to_string()).collect()
@@ -352,6 +451,9 @@ pub fn build(input: &SpecInput) -> Result<Spec, Error> {
     if !cfg.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
+        if cfg!(target_arch = "x86_64") {
+            linux["seccomp"] = seccomp_profile(&caps);
+        }
     }
     let spec = json!({
         "ociVersion": "1.0.2",

@@ -22,6 +22,8 @@ pub struct ExecOptions<'a> {
     pub cgroup: Option<Cgroup>,
     /// stdio of the new process.
     pub stdio: Stdio,
+    /// The container's seccomp profile, applied to the new process too.
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
 }
 
 const NAMESPACES: [(&str, CloneFlags); 4] = [
@@ -55,10 +57,19 @@ pub fn exec(opts: ExecOptions) -> Result<Container, Error> {
     }
     let stdio = opts.stdio;
     let process = opts.process;
-    spawn(0, opts.cgroup, move |chan| child(chan, &joins, stdio, process))
+    let seccomp = opts.seccomp;
+    spawn(0, opts.cgroup, move |chan| {
+        child(chan, &joins, stdio, process, seccomp)
+    })
 }
 
-fn child(chan: &Channel, joins: &[(File, CloneFlags)], stdio: Stdio, p: &Process) -> ! {
+fn child(
+    chan: &Channel,
+    joins: &[(File, CloneFlags)],
+    stdio: Stdio,
+    p: &Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+) -> ! {
     let r = (|| -> Result<process::ExecFailure, Error> {
         process::reset_signals();
         match chan.recv() {
@@ -85,7 +96,7 @@ fn child(chan: &Channel, joins: &[(File, CloneFlags)], stdio: Stdio, p: &Process
         if matches!(stdio, Stdio::Terminal) {
             tty::setup_console(chan, false)?;
         }
-        init::finish(p, chan)
+        init::finish(p, seccomp, chan)
     })();
     let f = match r {
         Ok(f) => f,

@@ -148,14 +148,17 @@ fn run(ctx: &InitContext, chan: &Channel) -> Result<process::ExecFailure, Error>
     {
         mounts::readonly_root()?;
     }
-    finish(&proc_, chan)
+    finish(&proc_, linux.seccomp().as_ref(), chan)
 }
 
 /// The tail shared with `exec`: working dir, rlimits, user, capabilities, then wait for `Start` and exec.
 pub(crate) fn finish(
     proc_: &oci_spec::runtime::Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
     chan: &Channel,
 ) -> Result<process::ExecFailure, Error> {
+    // Compiled before any privilege is dropped, so a bad profile fails the setup, not the exec.
+    let filter = seccomp.map(crate::seccomp::compile).transpose()?;
     let cwd = proc_.cwd();
     if cwd != Path::new("/") {
         // docker creates a missing working dir (-w /new/dir); do it as root, before dropping privileges.
@@ -175,6 +178,10 @@ pub(crate) fn finish(
     };
     chan.send(&Message::Ready).map_err(|e| io("report ready", e))?;
     wait_for(chan, Message::Start)?;
+    if let Some(f) = &filter {
+        // Last, so the filter never sees our own setup syscalls; no_new_privs (or privilege) is already set.
+        crate::seccomp::install(f).map_err(|e| io("install seccomp filter", e))?;
+    }
     process::cloexec_from_3();
     Ok(process::execve(&exe, &args, &env))
 }

@@ -21,6 +21,7 @@ mod netlo;
 mod process;
 pub mod resources;
 pub mod rootpath;
+pub mod seccomp;
 mod sync;
 mod tty;
 

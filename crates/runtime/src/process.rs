@@ -59,10 +59,14 @@ fn rlimit_resource(t: PosixRlimitType) -> Option<nix::sys::resource::Resource> {
     })
 }
 
+/// The requested capabilities we can actually hold: a host may withhold some even from root (this one has no
+/// CAP_SYS_RESOURCE), and asking for one outside the bounding set fails the whole capset.
 fn to_caps(set: &Option<Capabilities>) -> caps::CapsHashSet {
+    let held = caps::read(None, caps::CapSet::Bounding).unwrap_or_default();
     set.iter()
         .flatten()
         .filter_map(|c| caps::Capability::from_str(&format!("CAP_{c}")).ok())
+        .filter(|c| held.contains(c))
         .collect()
 }
 
