@@ -127,6 +127,27 @@ pub enum Command {
     /// Give an image a new name (TARGET refers to SOURCE)
     #[command(after_help = TAG_EXAMPLES)]
     Tag(TagArgs),
+    /// Download an image from a registry
+    #[command(after_help = PULL_EXAMPLES)]
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(after_help = PUSH_EXAMPLES)]
+    Push(PushArgs),
+    /// Store credentials for a registry
+    #[command(after_help = LOGIN_EXAMPLES)]
+    Login(LoginArgs),
+    /// Remove stored credentials for a registry
+    #[command(after_help = LOGOUT_EXAMPLES)]
+    Logout(LogoutArgs),
+    /// Write images to a tar archive (docker-archive or oci-archive)
+    #[command(after_help = SAVE_EXAMPLES)]
+    Save(SaveArgs),
+    /// Load images from a tar archive written by save, docker, podman or skopeo
+    #[command(after_help = LOAD_EXAMPLES)]
+    Load(LoadArgs),
+    /// Show the history of an image
+    #[command(after_help = HISTORY_EXAMPLES)]
+    History(HistoryArgs),
     /// Manage volumes
     #[command(subcommand, after_help = VOLUME_EXAMPLES)]
     Volume(VolumeCommand),
@@ -753,6 +774,127 @@ pub struct TagArgs {
     pub target: String,
 }
 
+/// `berth pull`, also `image pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Platform of a multi-platform image: OS/ARCH[/VARIANT] (default: this machine's)
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+
+    /// Print only the image reference
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The image: NAME[:TAG] or NAME@DIGEST (short names are docker.io/library/NAME:latest)
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub image: String,
+}
+
+/// `berth push`, also `image push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Print only the digest
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The local image: NAME[:TAG] (or an ID when a TARGET is given)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// Where to push it, if not to the image's own name: [REGISTRY/]NAME[:TAG]
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
+}
+
+/// `berth login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// User name
+    #[arg(short, long)]
+    pub username: Option<String>,
+
+    /// Password (visible in the process list: prefer --password-stdin)
+    #[arg(short, long)]
+    pub password: Option<String>,
+
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// The registry, e.g. localhost:5000 (default: docker.io)
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
+}
+
+/// `berth logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (default: docker.io)
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
+}
+
+/// The formats `save` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaveFormat {
+    /// docker save's format (manifest.json), for docker load and podman load
+    DockerArchive,
+    /// an OCI image layout in a tar (index.json)
+    OciArchive,
+}
+
+/// `berth save`, also `image save`.
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to this file instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Archive format
+    #[arg(long, value_enum, default_value = "docker-archive")]
+    pub format: SaveFormat,
+
+    /// Images to save, by reference or ID
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+/// `berth load`, also `image load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from this file instead of standard input (plain, gzip or zstd)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `berth history`, also `image history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Print IDs only
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Sizes and dates in human-readable form
+    #[arg(short = 'H', long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    pub human: bool,
+
+    /// Output format: table (default), json, or a template such as "{{.CreatedBy}}"
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// The image
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
 /// `berth image prune`.
 #[derive(Debug, Args)]
 pub struct ImagePruneArgs {
@@ -898,6 +1040,21 @@ pub enum ImageCommand {
     /// Remove unused images
     #[command(after_help = IMAGE_PRUNE_EXAMPLES)]
     Prune(ImagePruneArgs),
+    /// Download an image from a registry
+    #[command(after_help = PULL_EXAMPLES)]
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(after_help = PUSH_EXAMPLES)]
+    Push(PushArgs),
+    /// Write images to a tar archive
+    #[command(after_help = SAVE_EXAMPLES)]
+    Save(SaveArgs),
+    /// Load images from a tar archive
+    #[command(after_help = LOAD_EXAMPLES)]
+    Load(LoadArgs),
+    /// Show the history of an image
+    #[command(after_help = HISTORY_EXAMPLES)]
+    History(HistoryArgs),
 }
 
 /// `berth container ...`: the container commands under one roof, same arguments as the top-level ones.
@@ -1091,6 +1248,49 @@ Examples:
   berth import busybox.tar busybox
   berth import -c 'CMD [\"sh\"]' -m 'from scratch' rootfs.tar.gz mybox:1.0
   cat rootfs.tar | berth import - mybox";
+
+const PULL_EXAMPLES: &str = "\
+Examples:
+  berth pull busybox                             docker.io/library/busybox:latest
+  berth pull localhost:5000/team/app:1.4
+  berth pull --platform linux/arm64 alpine:3.20
+  berth pull alpine@sha256:<digest>
+
+Registries on loopback addresses may use plain HTTP; list others in BERTH_INSECURE_REGISTRIES.";
+
+const PUSH_EXAMPLES: &str = "\
+Examples:
+  berth push localhost:5000/me/app:dev
+  berth push app:dev localhost:5000/me/app:dev";
+
+const LOGIN_EXAMPLES: &str = "\
+Examples:
+  berth login -u me localhost:5000
+  echo \"$TOKEN\" | berth login -u me --password-stdin registry.example
+
+Credentials go to $BERTH_CONFIG/auth.json, or ~/.docker/config.json when BERTH_CONFIG is unset.";
+
+const LOGOUT_EXAMPLES: &str = "\
+Examples:
+  berth logout localhost:5000";
+
+const SAVE_EXAMPLES: &str = "\
+Examples:
+  berth save -o busybox.tar busybox
+  berth save -o apps.tar app:1.4 app:1.5 busybox
+  berth save --format oci-archive -o app.oci.tar app:1.4
+  berth save busybox | gzip > busybox.tar.gz";
+
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  berth load -i busybox.tar
+  berth load < app.oci.tar
+  podman save alpine | berth load";
+
+const HISTORY_EXAMPLES: &str = "\
+Examples:
+  berth history busybox
+  berth history --no-trunc --format '{{.CreatedBy}}' app:1.4";
 
 const IMAGES_EXAMPLES: &str = "\
 Examples:

@@ -14,7 +14,7 @@ pub enum Compression {
     None,
     /// gzip (possibly several concatenated members, as `pigz` and Go write).
     Gzip,
-    /// zstd; recognized so the error is clear, not read yet.
+    /// zstd (layers of `application/vnd.oci.image.layer.v1.tar+zstd`).
     Zstd,
     /// bzip2; recognized so the error is clear, not read.
     Bzip2,
@@ -61,6 +61,12 @@ pub fn decompress<'a>(mut reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>> 
         Compression::None => Ok(Box::new(BufReader::with_capacity(256 * 1024, stream))),
         // The decoder buffers its input itself.
         Compression::Gzip => Ok(Box::new(MultiGzDecoder::new(stream))),
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::new(stream).map_err(|e| Error::BadTar {
+                message: format!("zstd: {e}"),
+            })?;
+            Ok(Box::new(decoder))
+        }
         other => Err(Error::BadTar {
             message: format!(
                 "{} compression is not supported; decompress the archive first",
@@ -104,7 +110,15 @@ mod tests {
     #[test]
     fn refuses_empty_and_unknown_compression() {
         assert!(matches!(decompress(&b""[..]), Err(Error::BadTar { .. })));
-        let err = decompress(&[0x28u8, 0xb5, 0x2f, 0xfd, 0, 0][..]).err().unwrap();
-        assert!(err.to_string().contains("zstd"), "{err}");
+        let err = decompress(&b"BZh91AY"[..]).err().unwrap();
+        assert!(err.to_string().contains("bzip2"), "{err}");
+    }
+
+    #[test]
+    fn zstd_is_transparent() {
+        let z = zstd::stream::encode_all(&b"hello zstd"[..], 3).unwrap();
+        let mut out = String::new();
+        decompress(&z[..]).unwrap().read_to_string(&mut out).unwrap();
+        assert_eq!(out, "hello zstd");
     }
 }

@@ -179,6 +179,15 @@ pub(crate) fn set_tag(conn: &Connection, name: &str, image_id: &str) -> Result<(
     Ok(())
 }
 
+/// Records the repo digest `name` (`repo@sha256:…`) for `image_id`, moving it if it named another.
+pub(crate) fn set_digest(conn: &Connection, name: &str, image_id: &str) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO image_digests (name, image_id) VALUES (?1, ?2)",
+        [name, image_id],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn delete_tag(conn: &Connection, name: &str) -> Result<()> {
     conn.execute("DELETE FROM image_tags WHERE name = ?1", [name])?;
     Ok(())

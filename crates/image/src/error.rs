@@ -74,6 +74,27 @@ pub enum Error {
         actual: String,
     },
 
+    /// An image archive (`load`) is not one berth can read.
+    #[error("invalid image archive: {message}")]
+    BadArchive {
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A manifest, index or image config is malformed or asks for something berth refuses.
+    #[error("{message}")]
+    BadManifest {
+        /// What is wrong, naming the manifest or config.
+        message: String,
+    },
+
+    /// A registry refused a request or could not be reached.
+    #[error("{message}")]
+    Registry {
+        /// What failed, naming the registry and the HTTP status or transport error.
+        message: String,
+    },
+
     /// Stored metadata could not be understood (a bug or a damaged store).
     #[error("corrupt image store: {what}")]
     Corrupt {

@@ -42,6 +42,16 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// An image about to be added by [`Store::add_images`].
+pub(crate) struct NewImage {
+    /// The config JSON, exactly as it will be stored and hashed.
+    pub config: Vec<u8>,
+    /// Normalized tags to point at it.
+    pub tags: Vec<String>,
+    /// Repo digests (`name@sha256:…`) to record for it.
+    pub digests: Vec<String>,
+}
+
 /// A layer unpacked and stored under temporary names, waiting for its transaction.
 pub(crate) struct StagedLayer {
     pub diff_id: String,
@@ -291,45 +301,139 @@ impl Store {
         layers: Vec<StagedLayer>,
         tag: Option<&str>,
     ) -> Result<ImageId> {
-        let diff_ids = image_config.rootfs().diff_ids().clone();
-        for diff_id in &diff_ids {
-            digest::hex_part(diff_id)?;
-        }
         let bytes = serde_json::to_vec(image_config).map_err(|e| Error::Corrupt {
             what: format!("serializing the image config: {e}"),
         })?;
-        let id = digest::sha256_digest(&bytes);
-        let config_blob = self.stage_blob(&bytes)?;
+        let image = NewImage {
+            config: bytes,
+            tags: tag.map(str::to_string).into_iter().collect(),
+            digests: Vec::new(),
+        };
+        let mut ids = self.add_images(conn, vec![image], layers)?;
+        Ok(ids.remove(0))
+    }
+
+    /// The one way images enter the store (import, commit, load, pull): stores each config exactly as
+    /// given (its sha256 is the image ID, so the bytes must not be re-serialized), moves the staged
+    /// layers into place and adds all rows, tags and repo digests in one write transaction.
+    ///
+    /// Every layer an image names must be staged here or already be in the store. Tags are moved to
+    /// the new image if they named another; tags and digests must be normalized already.
+    pub(crate) fn add_images(
+        &self,
+        conn: &mut Connection,
+        images: Vec<NewImage>,
+        layers: Vec<StagedLayer>,
+    ) -> Result<Vec<ImageId>> {
+        let mut staged = Vec::with_capacity(images.len());
+        for image in images {
+            let config = parse_config(&image.config)?;
+            let diff_ids = config.rootfs().diff_ids().clone();
+            for diff_id in &diff_ids {
+                digest::hex_part(diff_id)?;
+            }
+            let id = digest::sha256_digest(&image.config);
+            let blob = self.stage_blob(&image.config)?;
+            let created = config.created().clone().unwrap_or_default();
+            staged.push((image, id, blob, diff_ids, created));
+        }
 
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for layer in layers {
             self.place_layer(&tx, layer)?;
         }
-        // Every layer must be present now: a parent's layers may have gone with a concurrent remove.
-        let mut size = 0;
-        for diff_id in &diff_ids {
-            size += db::layer_size(&tx, diff_id)?.ok_or_else(|| Error::Corrupt {
-                what: format!("layer {diff_id} is not in the store (was its image removed meanwhile?)"),
-            })?;
-        }
-        let blob_path = self.blob_path(&id)?;
-        place(config_blob, &blob_path).io_context(|| format!("storing {}", blob_path.display()))?;
-        let created = image_config.created().clone().unwrap_or_default();
-        db::insert_image(
-            &tx,
-            &ImageRow {
-                id: id.clone(),
-                config: bytes,
-                created,
-                size,
-                layers: diff_ids,
-            },
-        )?;
-        if let Some(tag) = tag {
-            db::set_tag(&tx, tag, &id)?;
+        let mut ids = Vec::with_capacity(staged.len());
+        for (image, id, blob, diff_ids, created) in staged {
+            // Every layer must be present now: a parent's layers may have gone with a concurrent remove.
+            let mut size = 0;
+            for diff_id in &diff_ids {
+                size += db::layer_size(&tx, diff_id)?.ok_or_else(|| Error::Corrupt {
+                    what: format!("layer {diff_id} is not in the store (was its image removed meanwhile?)"),
+                })?;
+            }
+            let blob_path = self.blob_path(&id)?;
+            place(blob, &blob_path).io_context(|| format!("storing {}", blob_path.display()))?;
+            db::insert_image(
+                &tx,
+                &ImageRow {
+                    id: id.clone(),
+                    config: image.config,
+                    created,
+                    size,
+                    layers: diff_ids,
+                },
+            )?;
+            for tag in &image.tags {
+                db::set_tag(&tx, tag, &id)?;
+            }
+            for name in &image.digests {
+                db::set_digest(&tx, name, &id)?;
+            }
+            ids.push(id);
         }
         tx.commit()?;
-        Ok(id)
+        Ok(ids)
+    }
+
+    /// Whether the layer with `diff_id` is stored (row and directory), so a pull or load can skip it.
+    pub(crate) fn has_layer(&self, conn: &Connection, diff_id: &str) -> Result<bool> {
+        Ok(db::layer_size(conn, diff_id)?.is_some() && self.layer_dir(diff_id).is_dir())
+    }
+
+    /// The unpacked size (bytes of regular-file content) of a stored layer, `None` if unknown.
+    pub fn layer_size(&self, conn: &Connection, diff_id: &str) -> Result<Option<u64>> {
+        db::layer_size(conn, diff_id)
+    }
+
+    /// The repo digests (`name@sha256:…`) recorded for an image by pull and push, sorted: what
+    /// `images --digests` and `image inspect`'s `RepoDigests` show.
+    pub fn repo_digests(&self, conn: &Connection, id: &str) -> Result<Vec<String>> {
+        db::digests_of(conn, id)
+    }
+
+    /// Whether an image with this ID is stored.
+    pub(crate) fn has_image(&self, conn: &Connection, id: &str) -> Result<bool> {
+        Ok(db::image_by_id(conn, id)?.is_some())
+    }
+
+    /// The exact config bytes of a stored image, checked against its ID.
+    pub fn config_bytes(&self, conn: &Connection, id: &str) -> Result<Vec<u8>> {
+        let row = db::image_by_id(conn, id)?.ok_or_else(|| Error::ImageNotFound {
+            reference: id.to_string(),
+        })?;
+        let actual = digest::sha256_digest(&row.config);
+        if actual != row.id {
+            return Err(Error::DigestMismatch {
+                expected: row.id,
+                actual,
+            });
+        }
+        Ok(row.config)
+    }
+
+    /// Points tags and repo digests at an existing image in one transaction (a pull or load of an image
+    /// that is already stored).
+    pub(crate) fn set_names(
+        &self,
+        conn: &mut Connection,
+        id: &str,
+        tags: &[String],
+        digests: &[String],
+    ) -> Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if db::image_by_id(&tx, id)?.is_none() {
+            return Err(Error::ImageNotFound {
+                reference: id.to_string(),
+            });
+        }
+        for tag in tags {
+            db::set_tag(&tx, tag, id)?;
+        }
+        for name in digests {
+            db::set_digest(&tx, name, id)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Moves a staged layer's directory and blob to their final names (unless another import got
@@ -341,6 +445,13 @@ impl Store {
         place(layer.blob, &blob).io_context(|| format!("storing {}", blob.display()))?;
         db::insert_layer(conn, &layer.diff_id, layer.size)
     }
+}
+
+/// Parses an image config, naming what is wrong with it.
+pub(crate) fn parse_config(bytes: &[u8]) -> Result<ImageConfiguration> {
+    serde_json::from_slice(bytes).map_err(|e| Error::BadManifest {
+        message: format!("image config is not valid: {e}"),
+    })
 }
 
 /// Normalizes a reference that is to become a tag; digests cannot be tags.

@@ -7,4 +7,5 @@ pub mod images;
 pub mod logs;
 pub mod run;
 pub mod stats;
+pub mod transfer;
 pub mod volume;
