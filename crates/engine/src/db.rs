@@ -58,6 +58,6 @@ pub fn open(root: &Path) -> Result<Connection, Error> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(ctx("set synchronous"))?;
     conn.execute_batch(SCHEMA).map_err(ctx("create schema"))?;
-    berth_image::Store::migrate(&conn).map_err(|e| Error::Image(e))?;
+    berth_image::Store::migrate(&conn).map_err(Error::Image)?;
     Ok(conn)
 }
