@@ -136,6 +136,9 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                     filter: vec![],
                 },
             )?;
+            // Leftovers of interrupted imports and pulls.
+            let (store, conn) = e.images_and_conn();
+            store.sweep(conn)?;
             if a.volumes {
                 let removed = e.volume_prune(false)?;
                 println!("Deleted Volumes:");

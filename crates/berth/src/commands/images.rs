@@ -19,13 +19,15 @@ fn repo_tag(t: &str) -> (String, String) {
 }
 
 /// docker's `image inspect` JSON for an image reference, if it resolves.
-pub fn inspect_json(engine: &Engine, reference: &str) -> Option<Value> {
+pub fn inspect_json(engine: &mut Engine, reference: &str) -> Option<Value> {
     let img = engine.image(reference).ok()?;
+    let (store, conn) = engine.images_and_conn();
+    let digests = store.repo_digests(conn, &img.id).unwrap_or_default();
     let cfg = serde_json::to_value(&img.config).unwrap_or(Value::Null);
     Some(json!({
         "Id": img.id,
         "RepoTags": img.tags,
-        "RepoDigests": [],
+        "RepoDigests": digests,
         "Created": img.created,
         "Author": cfg.get("author").cloned().unwrap_or(json!("")),
         "Config": cfg.get("config").cloned().unwrap_or(json!({})),
@@ -65,11 +67,21 @@ pub fn images(engine: &mut Engine, a: &ImagesArgs) -> Result<i32> {
             img.tags.iter().map(|t| repo_tag(t)).collect()
         };
         let created = util::parse_time(&img.created).map(util::ago).unwrap_or_default();
+        // The digest part of the first "repo@sha256:…" this image was pulled or pushed as.
+        let digest = store
+            .repo_digests(conn, &img.id)
+            .ok()
+            .and_then(|d| {
+                d.first()
+                    .and_then(|x| x.split_once('@'))
+                    .map(|(_, h)| h.to_string())
+            })
+            .unwrap_or_else(|| "<none>".into());
         for (r, t) in tags {
-            items.push(json!({"ID": id, "Repository": r, "Tag": t, "CreatedSince": created, "CreatedAt": img.created, "Size": util::human_size(img.size), "Digest": "<none>"}));
+            items.push(json!({"ID": id, "Repository": r, "Tag": t, "CreatedSince": created, "CreatedAt": img.created, "Size": util::human_size(img.size), "Digest": digest}));
             let mut row = vec![r, t];
             if a.digests {
-                row.push("<none>".into());
+                row.push(digest.clone());
             }
             row.extend([id.clone(), created.clone(), util::human_size(img.size)]);
             rows.push(row);
