@@ -151,6 +151,12 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand, after_help = VOLUME_EXAMPLES)]
     Volume(VolumeCommand),
+    /// Manage bridge networks
+    #[command(subcommand, after_help = NETWORK_EXAMPLES)]
+    Network(NetworkCommand),
+    /// List a container's published ports
+    #[command(after_help = "Examples:\n  berth port web\n  berth port web 80/tcp")]
+    Port(PortArgs),
     /// Manage images
     #[command(subcommand, after_help = IMAGE_EXAMPLES)]
     Image(ImageCommand),
@@ -921,6 +927,100 @@ pub struct ContainerPruneArgs {
     /// Filter: until=TIME, label=KEY[=VALUE]
     #[arg(long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+}
+
+const NETWORK_EXAMPLES: &str = "\
+Examples:
+  berth network create --subnet 192.168.10.0/24 testbridge
+  berth run -d --name db --network testbridge busybox httpd -f -p 80
+  berth run --rm --network testbridge busybox wget -qO- http://db/
+  berth network ls
+  berth network rm testbridge";
+
+/// `berth network ...`.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Show networks as JSON
+    Inspect(NetworkInspectArgs),
+    /// Remove networks (refused while containers use them)
+    #[command(visible_alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Remove every network no container uses
+    Prune(NetworkPruneArgs),
+}
+
+/// `berth network create`.
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// Network driver (only "bridge")
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR form, e.g. 192.168.10.0/24 (default: a free one)
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Gateway address (default: the first address of the subnet)
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// No route out of the host
+    #[arg(long)]
+    pub internal: bool,
+    /// Set metadata: KEY=VALUE
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Network name
+    pub name: String,
+}
+
+/// `berth network ls`.
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Only names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// "json", "table" or a template such as "{{.Name}}"
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `berth network inspect`.
+#[derive(Debug, Args)]
+pub struct NetworkInspectArgs {
+    /// Go-like template, e.g. "{{.IPAM}}"
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Networks
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `berth network rm`.
+#[derive(Debug, Args)]
+pub struct NetworkRmArgs {
+    /// Networks
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `berth network prune`.
+#[derive(Debug, Args)]
+pub struct NetworkPruneArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `berth port`.
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// Container
+    pub container: String,
+    /// Only this port, e.g. 80/tcp
+    pub port: Option<String>,
 }
 
 /// `berth volume ...`.

@@ -13,7 +13,7 @@ use berth_engine::Engine;
 use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, ContainerCommand, ImageCommand, InspectType, SystemCommand};
-use commands::{containers, exec, images, logs, run, stats, transfer, volume};
+use commands::{containers, exec, images, logs, network, run, stats, transfer, volume};
 
 fn main() {
     // Like any Unix filter: `berth ps | head -1` ends quietly when the reader goes away. (Monitors forked from
@@ -89,6 +89,8 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Load(a) => transfer::load(e, a),
         Command::History(a) => transfer::history(e, a),
         Command::Volume(v) => volume::volume(e, v),
+        Command::Network(n) => network::network(e, n),
+        Command::Port(a) => network::port(e, a),
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(e, a),
             ImageCommand::Rm(a) => images::rmi(e, a),

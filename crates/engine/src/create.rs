@@ -69,15 +69,6 @@ fn validate(cfg: &RunConfig) -> Result<(), Error> {
             ));
         }
     }
-    match cfg.network.as_str() {
-        "none" | "host" | "" => {}
-        n if n.starts_with("container:") => {}
-        n => {
-            return bad(format!(
-                "network {n} not found (only none, host and container:NAME are available yet)"
-            ))
-        }
-    }
     Ok(())
 }
 
@@ -106,6 +97,12 @@ impl Engine {
             cfg.network = "none".into();
         }
         validate(&cfg)?;
+        if crate::network::is_bridge_mode(&cfg.network) && cfg.network != crate::network::DEFAULT_NETWORK {
+            self.network(&cfg.network)?;
+        }
+        for p in &cfg.publish {
+            crate::network::parse_publish(p)?;
+        }
         let image = self.images.resolve(&self.conn, &cfg.image)?;
         let id = util::random_id();
         let mut rec = Record {

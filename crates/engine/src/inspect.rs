@@ -7,6 +7,47 @@ use crate::spec;
 use crate::Engine;
 
 impl Engine {
+    /// `NetworkSettings`: the container's address on its network while it runs, and its published ports.
+    fn network_settings(&self, r: &Record) -> Value {
+        let c = &r.config;
+        let mut ports = serde_json::Map::new();
+        for p in &c.publish {
+            if let Ok((ip, host, ctr, proto)) = crate::network::parse_publish(p) {
+                let key = format!("{ctr}/{}", format!("{proto:?}").to_lowercase());
+                let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into());
+                let entry = ports.entry(key).or_insert_with(|| json!([]));
+                if let Some(list) = entry.as_array_mut() {
+                    list.push(json!({"HostIp": ip, "HostPort": host.to_string()}));
+                }
+            }
+        }
+        let mode = if c.network.is_empty() {
+            "none".to_string()
+        } else {
+            c.network.clone()
+        };
+        let alloc = berth_network::ipam::container_allocations(&self.conn, &r.id).unwrap_or_default();
+        let net = self.network(&mode).ok();
+        let (ip, gw, prefix, mac) = match (alloc.first(), &net) {
+            (Some(a), Some(n)) => (
+                a.address.to_string(),
+                n.gateway.to_string(),
+                n.subnet.prefix_len(),
+                berth_network::netlink::mac_for_ip(a.address)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            ),
+            _ => (String::new(), String::new(), 0, String::new()),
+        };
+        json!({
+            "IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac, "Ports": ports,
+            "Networks": {mode: {"IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac,
+                "NetworkID": net.map(|n| n.id).unwrap_or_default()}},
+        })
+    }
+
     /// docker-shaped JSON for one container.
     pub fn inspect_container(&self, r: &Record) -> Value {
         let c = &r.config;
@@ -140,7 +181,7 @@ impl Engine {
                 "StopSignal": c.stop_signal.clone().or_else(|| ic.stop_signal().clone()).unwrap_or_else(|| "SIGTERM".into()),
                 "StopTimeout": c.stop_timeout,
             },
-            "NetworkSettings": {"Networks": if c.network == "none" || c.network.is_empty() { json!({"none": {}}) } else { json!({c.network.clone(): {}}) }},
+            "NetworkSettings": self.network_settings(r),
         })
     }
 }

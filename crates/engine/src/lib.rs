@@ -12,6 +12,7 @@ pub mod inspect;
 mod lifecycle;
 pub mod logs;
 mod monitor;
+pub mod network;
 pub mod record;
 mod remove;
 pub mod spec;

@@ -102,6 +102,7 @@ impl Engine {
             attach: mode == StartMode::Attached,
             interactive: rec.config.interactive,
             auto_remove: rec.config.auto_remove,
+            attachments: self.prepare_network(&rec)?,
         };
         let (r, w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
@@ -149,6 +150,7 @@ impl Engine {
                     });
                 }
                 let _ = nix::sys::wait::waitpid(child, None);
+                self.release_network(&rec);
                 Err(Error::Start {
                     code: 125,
                     message: "the container monitor exited without starting the container".into(),

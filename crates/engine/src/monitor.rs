@@ -42,6 +42,8 @@ pub struct Plan {
     pub interactive: bool,
     /// Remove the container when it exits.
     pub auto_remove: bool,
+    /// Network endpoints to wire before the command runs.
+    pub attachments: Vec<crate::network::Attachment>,
 }
 
 struct Status(Option<File>);
@@ -81,6 +83,7 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
     };
     let fail = |status: &mut Status, code: i32, msg: &str| {
         let _ = record::set_start_failed(&conn, &plan.id, code, msg);
+        release_network(plan);
         if plan.auto_remove {
             let _ = remove::delete_files(&plan.root, &plan.id);
             let _ = record::delete(&conn, &plan.id);
@@ -151,6 +154,10 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
         Err(e) => return fail(status, e.exit_code(), &e.to_string()),
     };
     drop(child_ends);
+    if let Err(e) = crate::network::attach_all(ctr.pid(), &plan.attachments) {
+        ctr.abort();
+        return fail(status, 125, &e);
+    }
     let console = ctr.take_console();
     if let Some(m) = &console {
         copy_winsize(m.as_raw_fd());
@@ -193,7 +200,7 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
     if let Some(cg) = ctr.cgroup() {
         let _ = cg.destroy();
     }
-    let _ = log.sync_data();
+    release_network(plan);
     if let Ok(conn) = db::open(&plan.root) {
         let _ = record::set_exited(&conn, &plan.id, code, oom);
         if plan.auto_remove {
@@ -209,6 +216,18 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
 fn slim_down() {
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// Gives the container's addresses back and closes its published ports.
+fn release_network(plan: &Plan) {
+    if plan.attachments.is_empty() {
+        return;
+    }
+    if let Ok(engine) = crate::Engine::open(&plan.root) {
+        if let Ok(rec) = engine.container(&plan.id) {
+            engine.release_network(&rec);
+        }
+    }
 }
 
 /// Sets the pty's size to the attached terminal's (our inherited stdin), if there is one.

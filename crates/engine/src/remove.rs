@@ -35,6 +35,7 @@ impl Engine {
             wait_until_stopped(&rec, Some(Duration::from_secs(10)));
         }
         record::set_status(&self.conn, &rec.id, "removing")?;
+        self.release_network(&rec);
         delete_files(&self.root, &rec.id).map_err(crate::io_err(format!("remove files of {}", rec.name)))?;
         // A crashed monitor may have left the cgroup behind.
         if let Ok(h) = berth_cgroups::Hierarchy::detect() {

@@ -55,12 +55,25 @@ fn ps_json(engine: &Engine, images: &mut ImageCache, r: &Record) -> Value {
         "Mounts": r.config.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
         "Names": r.name,
         "Networks": r.config.network,
-        "Ports": r.config.publish.join(", "),
+        "Ports": ports_column(&r.config.publish),
         "RunningFor": util::parse_time(&r.created).map(util::ago).unwrap_or_default(),
         "Size": "",
         "State": if r.is_running() { "running" } else { r.status.as_str() },
         "Status": r.status_line(),
     })
+}
+
+/// docker's PORTS column: "127.0.0.1:8080->80/tcp, 0.0.0.0:5353->53/udp".
+fn ports_column(publish: &[String]) -> String {
+    publish
+        .iter()
+        .filter_map(|p| berth_engine::network::parse_publish(p).ok())
+        .map(|(ip, h, c, proto)| {
+            let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into());
+            format!("{ip}:{h}->{c}/{}", format!("{proto:?}").to_lowercase())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn matches_filter(r: &Record, f: &str) -> Result<bool> {
@@ -134,7 +147,7 @@ pub fn ps(engine: &mut Engine, a: &PsArgs) -> Result<i32> {
                 cmd,
                 util::parse_time(&r.created).map(util::ago).unwrap_or_default(),
                 r.status_line(),
-                r.config.publish.join(", "),
+                ports_column(&r.config.publish),
                 r.name.clone(),
             ]
         })

@@ -5,6 +5,7 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod logs;
+pub mod network;
 pub mod run;
 pub mod stats;
 pub mod transfer;
