@@ -506,7 +506,6 @@ fn image_config_defaults_apply() {
 }
 
 #[test]
-#[ignore = "bug: the image's USER is ignored: the container runs as root while inspect says the image user"]
 fn image_user_is_the_default_user() {
     let env = Env::new();
     env.ok(&[
@@ -572,7 +571,6 @@ fn import_of_a_gzipped_tarball() {
 }
 
 #[test]
-#[ignore = "bug: images ignores --filter (dangling=true lists tagged images; unknown filters are accepted)"]
 fn images_filters() {
     let env = Env::new();
     let untagged = env.ok(&["import", "-c", "CMD [\"true\"]", &image_tar().to_string_lossy()]);

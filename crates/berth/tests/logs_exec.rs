@@ -324,7 +324,6 @@ fn exec_tty() {
 }
 
 #[test]
-#[ignore = "bug: exec -w with a missing directory creates it instead of failing (docker: 126)"]
 fn exec_workdir_must_exist() {
     let env = Env::new();
     let id = sleeper(&env, &[]);

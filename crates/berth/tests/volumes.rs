@@ -200,7 +200,6 @@ fn anonymous_volume_stays_without_rm_v() {
 }
 
 #[test]
-#[ignore = "bug: run --rm leaves the container's anonymous volumes behind"]
 fn run_rm_removes_anonymous_volumes() {
     let env = Env::new();
     env.berth(&["run", "--rm", "-v", "/anon", "busybox", "touch", "/anon/f"])
@@ -212,7 +211,6 @@ fn run_rm_removes_anonymous_volumes() {
 }
 
 #[test]
-#[ignore = "bug: inspect Mounts of an anonymous volume has an empty Name and a wrong Source"]
 fn anonymous_volume_in_inspect_mounts() {
     let env = Env::new();
     env.berth(&["run", "--name", "anon", "-v", "/anon", "busybox", "true"])
@@ -309,7 +307,6 @@ fn new_volume_gets_the_images_content() {
 }
 
 #[test]
-#[ignore = "bug: volume ls -f dangling=true ignores the filter and lists volumes in use"]
 fn volume_ls_dangling_filter() {
     let env = Env::new();
     env.ok(&["volume", "create", "free"]);

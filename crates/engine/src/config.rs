@@ -17,6 +17,9 @@ pub struct MountSpec {
     /// Extra options (tmpfs: "size=64m,mode=1777").
     #[serde(default)]
     pub options: String,
+    /// An anonymous volume (`-v /path`): its generated name is in `source`; `rm -v` and `--rm` remove it.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// The container's configuration, as given on the command line (image defaults are applied later, when the
@@ -140,6 +143,7 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec, String> {
         destination: dest.into(),
         read_only,
         options: String::new(),
+        anonymous: false,
     })
 }
 
@@ -164,6 +168,7 @@ pub fn parse_tmpfs(spec: &str) -> Result<MountSpec, String> {
         destination: dest.into(),
         read_only: opts.split(',').any(|o| o == "ro"),
         options: opts.into(),
+        anonymous: false,
     })
 }
 

@@ -96,7 +96,20 @@ impl Engine {
         if cfg.network.is_empty() {
             cfg.network = "none".into();
         }
+        // docker: -m without --memory-swap allows as much swap again (memory+swap = 2 × memory).
+        if let (Some(m), None) = (cfg.memory, cfg.memory_swap) {
+            cfg.memory_swap = Some(2 * m);
+        }
         validate(&cfg)?;
+        // Anonymous volumes get their name now, so inspect, rm -v and --rm can find them.
+        for m in cfg
+            .mounts
+            .iter_mut()
+            .filter(|m| m.kind == "volume" && m.source.is_empty())
+        {
+            m.source = util::random_id();
+            m.anonymous = true;
+        }
         if crate::network::is_bridge_mode(&cfg.network) && cfg.network != crate::network::DEFAULT_NETWORK {
             self.network(&cfg.network)?;
         }
@@ -162,7 +175,15 @@ impl Engine {
         let lowers = image.lower_dirs(&self.images);
         let mut layers: Vec<PathBuf> = vec![dir.join("upper")];
         layers.extend(lowers.iter().cloned());
-        let identity = user::resolve(cfg.user.as_deref(), &layers).map_err(Error::Invalid)?;
+        // -u wins; otherwise the image's USER, as docker does (never silently root).
+        let image_user = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.user().clone())
+            .filter(|u| !u.is_empty());
+        let identity =
+            user::resolve(cfg.user.as_deref().or(image_user.as_deref()), &layers).map_err(Error::Invalid)?;
         let hostname = if cfg.network == "host" {
             nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
@@ -227,7 +248,7 @@ impl Engine {
                 }
                 m.source.clone()
             }
-            _ => volumes::ensure(self, &m.source, owner)?
+            _ => volumes::ensure(self, &m.source, owner, m.anonymous)?
                 .to_string_lossy()
                 .into_owned(),
         };

@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS containers (
     error         TEXT NOT NULL DEFAULT '',
     restart_count INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS removed_exits (
+    id       TEXT PRIMARY KEY,
+    code     INTEGER NOT NULL,
+    finished TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS volumes (
     name    TEXT PRIMARY KEY,
     driver  TEXT NOT NULL,

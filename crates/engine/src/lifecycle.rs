@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid};
 
 use crate::monitor::{self, Plan};
-use crate::record::Record;
+use crate::record::{self, Record};
 use crate::{io_err, util, Engine, Error};
 
 /// How the caller of `start` stays connected.
@@ -225,8 +225,8 @@ impl Engine {
         wait_until_stopped(&rec, None);
         match self.container(&rec.id) {
             Ok(r) => Ok(r.exit_code),
-            // Removed meanwhile (--rm): the monitor recorded nothing we can read any more.
-            Err(Error::NotFound { .. }) => Ok(0),
+            // Removed meanwhile (--rm): its monitor kept the exit code aside.
+            Err(Error::NotFound { .. }) => Ok(record::removed_exit(&self.conn, &rec.id).unwrap_or(0)),
             Err(e) => Err(e),
         }
     }

@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use crate::logs::{LineSplitter, Stream};
-use crate::{db, record, remove, util};
+use crate::{db, record, util};
 
 /// Everything the monitor needs, prepared by the parent before the fork.
 pub struct Plan {
@@ -85,8 +85,7 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
         let _ = record::set_start_failed(&conn, &plan.id, code, msg);
         release_network(plan);
         if plan.auto_remove {
-            let _ = remove::delete_files(&plan.root, &plan.id);
-            let _ = record::delete(&conn, &plan.id);
+            auto_remove(plan, code);
         }
         status.say(&format!("error {code} {msg}"));
         1
@@ -203,10 +202,9 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
     release_network(plan);
     if let Ok(conn) = db::open(&plan.root) {
         let _ = record::set_exited(&conn, &plan.id, code, oom);
-        if plan.auto_remove {
-            let _ = remove::delete_files(&plan.root, &plan.id);
-            let _ = record::delete(&conn, &plan.id);
-        }
+    }
+    if plan.auto_remove {
+        auto_remove(plan, code);
     }
     status.say(&format!("exit {code}"));
     0
@@ -216,6 +214,16 @@ fn monitor(plan: &Plan, status: &mut Status) -> i32 {
 fn slim_down() {
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// `--rm`: the container, its files and its anonymous volumes go; its exit code stays readable for `wait`.
+fn auto_remove(plan: &Plan, code: i32) {
+    if let Ok(conn) = db::open(&plan.root) {
+        let _ = record::remember_exit(&conn, &plan.id, code);
+    }
+    if let Ok(mut engine) = crate::Engine::open(&plan.root) {
+        let _ = engine.remove(&plan.id, true, true);
+    }
 }
 
 /// Gives the container's addresses back and closes its published ports.

@@ -250,6 +250,32 @@ pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<(), Error
     Ok(())
 }
 
+/// Keeps the exit code of a container that removes itself (`--rm`), for a `wait` that asks afterwards.
+pub fn remember_exit(conn: &Connection, id: &str, code: i32) -> Result<(), Error> {
+    conn.execute(
+        "INSERT OR REPLACE INTO removed_exits (id, code, finished) VALUES (?1, ?2, ?3)",
+        params![id, code, util::now()],
+    )
+    .map_err(db("remember exit code"))?;
+    // Only recent ones matter; keep the table small.
+    let _ = conn.execute(
+        "DELETE FROM removed_exits WHERE finished < ?1",
+        [humantime::format_rfc3339_nanos(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(3600),
+        )
+        .to_string()],
+    );
+    Ok(())
+}
+
+/// The exit code of a container that removed itself.
+pub fn removed_exit(conn: &Connection, id: &str) -> Option<i32> {
+    conn.query_row("SELECT code FROM removed_exits WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .ok()
+        .flatten()
+}
+
 /// Deletes the row.
 pub fn delete(conn: &Connection, id: &str) -> Result<(), Error> {
     conn.execute("DELETE FROM containers WHERE id=?1", [id])

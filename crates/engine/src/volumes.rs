@@ -74,16 +74,13 @@ fn insert(
 }
 
 /// The data dir of volume `name`, created on first use; an empty name makes an anonymous volume for `owner`.
-pub(crate) fn ensure(engine: &Engine, name: &str, owner: &str) -> Result<PathBuf, Error> {
+pub(crate) fn ensure(engine: &Engine, name: &str, owner: &str, anonymous: bool) -> Result<PathBuf, Error> {
     let mut labels = BTreeMap::new();
-    let name = if name.is_empty() {
+    if anonymous {
         labels.insert(ANON_LABEL.to_string(), owner.to_string());
-        util::random_id()
-    } else {
-        name.to_string()
-    };
-    insert(engine, &name, &labels, &BTreeMap::new())?;
-    Ok(data_dir(engine, &name))
+    }
+    insert(engine, name, &labels, &BTreeMap::new())?;
+    Ok(data_dir(engine, name))
 }
 
 impl Engine {
@@ -147,7 +144,7 @@ impl Engine {
     }
 
     /// Containers (ids) that use a volume.
-    fn volume_users(&self, v: &Volume) -> Result<Vec<String>, Error> {
+    pub fn volume_users(&self, v: &Volume) -> Result<Vec<String>, Error> {
         let mut users = Vec::new();
         for c in self.containers()? {
             let named = c

@@ -117,6 +117,8 @@ fn run(ctx: &InitContext, chan: &Channel) -> Result<process::ExecFailure, Error>
         }
         drop(root);
         mounts::pivot(&ctx.rootfs)?;
+        // Before the read-only paths: /proc/sys is one of them.
+        apply_sysctls(&linux)?;
         for p in linux.masked_paths().iter().flatten() {
             mounts::mask(p)?;
         }
@@ -133,10 +135,6 @@ fn run(ctx: &InitContext, chan: &Channel) -> Result<process::ExecFailure, Error>
     if ctx.new_netns {
         netlo::loopback_up().map_err(|e| io("bring up loopback", e))?;
     }
-    for (k, v) in linux.sysctl().iter().flatten() {
-        let path = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&path, v).map_err(|e| io(&format!("sysctl {k}"), e))?;
-    }
     if matches!(ctx.stdio, Stdio::Terminal) {
         tty::setup_console(chan, own_mnt_ns)?;
     }
@@ -148,7 +146,22 @@ fn run(ctx: &InitContext, chan: &Channel) -> Result<process::ExecFailure, Error>
     {
         mounts::readonly_root()?;
     }
+    let cwd = proc_.cwd();
+    if cwd != Path::new("/") {
+        // docker creates a missing working dir (-w /new/dir), following the image's symlinks inside the root.
+        let root = mounts::open_root(Path::new("/"))?;
+        crate::rootpath::ensure(&root, cwd, true)
+            .map_err(|e| io(&format!("create working dir {}", cwd.display()), e))?;
+    }
     finish(&proc_, linux.seccomp().as_ref(), chan)
+}
+
+fn apply_sysctls(linux: &oci_spec::runtime::Linux) -> Result<(), Error> {
+    for (k, v) in linux.sysctl().iter().flatten() {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v).map_err(|e| io(&format!("sysctl {k}"), e))?;
+    }
+    Ok(())
 }
 
 /// The tail shared with `exec`: working dir, rlimits, user, capabilities, then wait for `Start` and exec.
@@ -160,11 +173,17 @@ pub(crate) fn finish(
     // Compiled before any privilege is dropped, so a bad profile fails the setup, not the exec.
     let filter = seccomp.map(crate::seccomp::compile).transpose()?;
     let cwd = proc_.cwd();
-    if cwd != Path::new("/") {
-        // docker creates a missing working dir (-w /new/dir); do it as root, before dropping privileges.
-        std::fs::create_dir_all(cwd).map_err(|e| io(&format!("create working dir {}", cwd.display()), e))?;
+    if let Err(e) = nix::unistd::chdir(cwd) {
+        return Ok(process::ExecFailure {
+            kind: FailKind::CannotInvoke,
+            errno: e as i32,
+            message: format!(
+                "chdir to cwd ({:?}) set in config.json failed: {}",
+                cwd.display().to_string(),
+                e.desc().to_lowercase()
+            ),
+        });
     }
-    nix::unistd::chdir(cwd).map_err(|e| io(&format!("chdir to {}", cwd.display()), e))?;
     if let Some(adj) = proc_.oom_score_adj() {
         let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
     }

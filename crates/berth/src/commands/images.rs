@@ -18,6 +18,23 @@ fn repo_tag(t: &str) -> (String, String) {
     }
 }
 
+/// `reference=PATTERN`: a glob on "repo:tag" (or on the repo alone when the pattern has no tag).
+fn reference_matches(pattern: &str, tag: &str) -> bool {
+    let (repo, _) = repo_tag(tag);
+    let subject = if pattern.contains(':') { tag } else { repo.as_str() };
+    glob(pattern.as_bytes(), subject.as_bytes())
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(p, &s[1..])),
+        (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
 /// docker's `image inspect` JSON for an image reference, if it resolves.
 pub fn inspect_json(engine: &mut Engine, reference: &str) -> Option<Value> {
     let img = engine.image(reference).ok()?;
@@ -52,6 +69,16 @@ pub fn images(engine: &mut Engine, a: &ImagesArgs) -> Result<i32> {
                 r == want_repo && (!explicit_tag || tg == want_tag)
             })
         });
+    }
+    for f in &a.filter {
+        match f.split_once('=') {
+            Some(("dangling", want)) => {
+                let want = matches!(want, "true" | "1");
+                list.retain(|i| i.tags.is_empty() == want);
+            }
+            Some(("reference", pat)) => list.retain(|i| i.tags.iter().any(|t| reference_matches(pat, t))),
+            _ => anyhow::bail!("invalid filter {f:?}"),
+        }
     }
     let mut rows = Vec::new();
     let mut items = Vec::new();

@@ -217,6 +217,7 @@ fn parse_mount_flag(s: &str) -> Result<config::MountSpec> {
         destination: dst,
         read_only: ro,
         options: opts.join(","),
+        anonymous: false,
     })
 }
 

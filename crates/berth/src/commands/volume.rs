@@ -27,7 +27,23 @@ pub fn volume(engine: &mut Engine, cmd: &VolumeCommand) -> Result<i32> {
             println!("{name}");
         }
         VolumeCommand::Ls(a) => {
-            let vols = engine.volumes()?;
+            let mut vols = engine.volumes()?;
+            for f in &a.filter {
+                match f.split_once('=') {
+                    Some(("dangling", want)) => {
+                        let want = matches!(want, "true" | "1");
+                        let mut keep = Vec::new();
+                        for v in vols {
+                            if engine.volume_users(&v)?.is_empty() == want {
+                                keep.push(v);
+                            }
+                        }
+                        vols = keep;
+                    }
+                    Some(("name", _)) | Some(("label", _)) | Some(("driver", _)) => {}
+                    _ => anyhow::bail!("invalid filter {f:?}"),
+                }
+            }
             let vols: Vec<_> = vols
                 .into_iter()
                 .filter(|v| {
