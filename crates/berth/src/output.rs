@@ -57,7 +57,11 @@ fn eval(expr: &str, v: &Value) -> String {
         ["lower", path] => plain(lookup(v, path)).to_lowercase(),
         ["index", path, key] => {
             let base = lookup(v, path);
-            plain(base.get(key.trim_matches('"')).unwrap_or(&Value::Null))
+            let found = match key.parse::<usize>() {
+                Ok(i) => base.get(i),
+                Err(_) => base.get(key.trim_matches('"')),
+            };
+            plain(found.unwrap_or(&Value::Null))
         }
         [path] => plain(lookup(v, path)),
         _ => String::new(),

@@ -524,6 +524,38 @@ impl Env {
         if !left.is_empty() {
             problems.push(format!("containers left after rm -f: {left:?}"));
         }
+        // Networks a test made: removing them must take their bridge and the root's nft table along.
+        let nets = self.berth(&["network", "ls", "-q"]);
+        if nets.code == 0 && !nets.out().is_empty() {
+            let bridges: Vec<String> = nets
+                .out()
+                .lines()
+                .filter_map(|n| {
+                    let b = self.berth(&[
+                        "network",
+                        "inspect",
+                        "-f",
+                        "{{index .Options \"com.docker.network.bridge.name\"}}",
+                        n,
+                    ]);
+                    (b.code == 0).then(|| b.out().to_string())
+                })
+                .collect();
+            let out = self.berth(&["network", "prune", "-f"]);
+            if out.code != 0 {
+                problems.push(format!("cleanup network prune failed:\n{out}"));
+            }
+            for b in bridges {
+                if std::path::Path::new("/sys/class/net").join(&b).exists() {
+                    problems.push(format!("bridge {b} left after network prune"));
+                }
+            }
+            let table = format!("berth-{}", root_tag(&self.root));
+            let listed = Command::new("nft").args(["list", "table", "ip", &table]).output();
+            if listed.is_ok_and(|o| o.status.success()) {
+                problems.push(format!("nft table {table} left after network prune"));
+            }
+        }
         // Monitors of this root go away once their container is gone.
         let root_s = self.root.to_string_lossy().into_owned();
         let mut procs = Vec::new();
