@@ -255,7 +255,6 @@ fn volume_contents_are_shared_between_running_containers() {
 }
 
 #[test]
-#[ignore = "bug: a new volume is not populated with the image's content at its mount point"]
 fn new_volume_gets_the_images_content() {
     let env = Env::new();
     // Named: the image's /var/www is copied into the fresh volume, as docker does.

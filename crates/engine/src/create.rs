@@ -194,7 +194,7 @@ impl Engine {
         etc::write(&dir, cfg, &hostname)?;
         let mut mounts = Vec::new();
         for m in &cfg.mounts {
-            mounts.push(self.resolve_mount(m, &rec.id)?);
+            mounts.push(self.resolve_mount(m, &rec.id, &lowers)?);
         }
         let join_netns = match cfg.network.strip_prefix("container:") {
             Some(other) => {
@@ -236,7 +236,12 @@ impl Engine {
         )
     }
 
-    fn resolve_mount(&mut self, m: &crate::config::MountSpec, owner: &str) -> Result<ResolvedMount, Error> {
+    fn resolve_mount(
+        &mut self,
+        m: &crate::config::MountSpec,
+        owner: &str,
+        lowers: &[PathBuf],
+    ) -> Result<ResolvedMount, Error> {
         let source = match m.kind.as_str() {
             "tmpfs" => String::new(),
             "bind" => {
@@ -248,9 +253,13 @@ impl Engine {
                 }
                 m.source.clone()
             }
-            _ => volumes::ensure(self, &m.source, owner, m.anonymous)?
-                .to_string_lossy()
-                .into_owned(),
+            _ => {
+                let (dir, created) = volumes::ensure(self, &m.source, owner, m.anonymous)?;
+                if created {
+                    volumes::populate(&dir, lowers, &m.destination)?;
+                }
+                dir.to_string_lossy().into_owned()
+            }
         };
         Ok(ResolvedMount {
             source,

@@ -2,7 +2,8 @@
 //! /path`) get a random name and remember the container that made them, for `rm -v` and `volume prune`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use rusqlite::params;
 use serde_json::{json, Value};
@@ -74,13 +75,77 @@ fn insert(
 }
 
 /// The data dir of volume `name`, created on first use; an empty name makes an anonymous volume for `owner`.
-pub(crate) fn ensure(engine: &Engine, name: &str, owner: &str, anonymous: bool) -> Result<PathBuf, Error> {
+/// Returns the data dir and whether the volume was created just now.
+pub(crate) fn ensure(
+    engine: &Engine,
+    name: &str,
+    owner: &str,
+    anonymous: bool,
+) -> Result<(PathBuf, bool), Error> {
     let mut labels = BTreeMap::new();
     if anonymous {
         labels.insert(ANON_LABEL.to_string(), owner.to_string());
     }
-    insert(engine, name, &labels, &BTreeMap::new())?;
-    Ok(data_dir(engine, name))
+    let created = insert(engine, name, &labels, &BTreeMap::new())?;
+    Ok((data_dir(engine, name), created))
+}
+
+/// docker's copy-up: a new, empty volume mounted over a directory of the image starts with that directory's
+/// content (owner and mode included). Layers are applied bottom to top; overlay whiteouts delete.
+pub(crate) fn populate(volume: &Path, lowers_top_first: &[PathBuf], dest: &str) -> Result<(), Error> {
+    let rel = dest.trim_start_matches('/');
+    let is_empty = std::fs::read_dir(volume)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if rel.is_empty() || !is_empty {
+        return Ok(());
+    }
+    for layer in lowers_top_first.iter().rev() {
+        let src = layer.join(rel);
+        // Never follow a symlink out of the layer: only a real directory is copied.
+        match std::fs::symlink_metadata(&src) {
+            Ok(m) if m.is_dir() => {
+                copy_tree(&src, volume)
+                    .map_err(io_err(format!("copy image content into volume at {dest}")))?;
+                let _ = std::os::unix::fs::chown(volume, Some(m.uid()), Some(m.gid()));
+                let _ = std::fs::set_permissions(volume, std::fs::Permissions::from_mode(m.mode() & 0o7777));
+            }
+            _ => continue,
+        }
+    }
+    Ok(())
+}
+
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let m = entry.metadata()?;
+        let to = dst.join(entry.file_name());
+        let ft = m.file_type();
+        if ft.is_char_device() && m.rdev() == 0 {
+            // An overlay whiteout: the name was deleted in this layer.
+            let _ = std::fs::remove_dir_all(&to).or_else(|_| std::fs::remove_file(&to));
+            continue;
+        }
+        if ft.is_dir() {
+            std::fs::create_dir_all(&to)?;
+            copy_tree(&entry.path(), &to)?;
+        } else {
+            let _ = std::fs::remove_file(&to);
+            if ft.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &to)?;
+            } else if ft.is_file() {
+                std::fs::copy(entry.path(), &to)?;
+            } else {
+                continue; // devices, fifos and sockets are not copied into volumes
+            }
+        }
+        let _ = std::os::unix::fs::lchown(&to, Some(m.uid()), Some(m.gid()));
+        if !ft.is_symlink() {
+            let _ = std::fs::set_permissions(&to, std::fs::Permissions::from_mode(m.mode() & 0o7777));
+        }
+    }
+    Ok(())
 }
 
 impl Engine {
