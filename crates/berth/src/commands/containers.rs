@@ -7,23 +7,8 @@ use serde_json::{json, Value};
 use crate::cli::{
     ContainerPruneArgs, InspectArgs, InspectType, KillArgs, PsArgs, RestartArgs, RmArgs, StopArgs, WaitArgs,
 };
+use crate::commands::each;
 use crate::output;
-
-/// Runs `f` on every named container, printing the name on success and an error line on failure, as docker
-/// does; the exit code is 1 when any failed.
-fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> i32 {
-    let mut code = 0;
-    for n in names {
-        match f(n) {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("berth: error: {e}");
-                code = 1;
-            }
-        }
-    }
-    code
-}
 
 /// Image configs by id, so listing many containers of one image parses its config once.
 #[derive(Default)]

@@ -84,17 +84,9 @@ pub fn network(engine: &mut Engine, cmd: &NetworkCommand) -> Result<i32> {
             return Ok(code);
         }
         NetworkCommand::Rm(a) => {
-            let mut code = 0;
-            for n in &a.names {
-                match engine.network_remove(n) {
-                    Ok(name) => println!("{name}"),
-                    Err(e) => {
-                        eprintln!("berth: error: {e}");
-                        code = 1;
-                    }
-                }
-            }
-            return Ok(code);
+            return Ok(crate::commands::each(&a.names, |n| {
+                engine.network_remove(n).map(drop).map_err(Into::into)
+            }));
         }
         NetworkCommand::Prune(_) => {
             let removed = engine.network_prune()?;

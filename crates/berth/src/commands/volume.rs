@@ -92,17 +92,9 @@ pub fn volume(engine: &mut Engine, cmd: &VolumeCommand) -> Result<i32> {
             return Ok(code);
         }
         VolumeCommand::Rm(a) => {
-            let mut code = 0;
-            for n in &a.names {
-                match engine.volume_remove(n, a.force) {
-                    Ok(()) => println!("{n}"),
-                    Err(e) => {
-                        eprintln!("berth: error: {e}");
-                        code = 1;
-                    }
-                }
-            }
-            return Ok(code);
+            return Ok(crate::commands::each(&a.names, |n| {
+                Ok(engine.volume_remove(n, a.force)?)
+            }));
         }
         VolumeCommand::Prune(a) => {
             let removed = engine.volume_prune(a.all)?;
