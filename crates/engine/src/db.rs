@@ -7,6 +7,9 @@ use rusqlite::Connection;
 
 use crate::Error;
 
+/// Bumped whenever SCHEMA or a crate's own tables change.
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS containers (
     id            TEXT PRIMARY KEY,
@@ -67,8 +70,16 @@ pub fn open(root: &Path) -> Result<Connection, Error> {
     // the WAL reaches its auto-checkpoint size during a commit.
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .map_err(ctx("disable checkpoint on close"))?;
-    conn.execute_batch(SCHEMA).map_err(ctx("create schema"))?;
-    berth_image::Store::migrate(&conn).map_err(Error::Image)?;
-    berth_network::ipam::migrate(&conn).map_err(|e| Error::Invalid(e.to_string()))?;
+    // Every command opens the database: create the tables only when the file is not at this schema yet.
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(ctx("read schema version"))?;
+    if version != SCHEMA_VERSION {
+        conn.execute_batch(SCHEMA).map_err(ctx("create schema"))?;
+        berth_image::Store::migrate(&conn).map_err(Error::Image)?;
+        berth_network::ipam::migrate(&conn).map_err(|e| Error::Invalid(e.to_string()))?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(ctx("set schema version"))?;
+    }
     Ok(conn)
 }
