@@ -92,6 +92,9 @@ impl Engine {
             std::fs::read(dir.join("config.json")).map_err(io_err(format!("read config of {}", rec.name)))?;
         let spec = serde_json::from_slice(&spec_bytes)
             .map_err(|e| Error::Invalid(format!("config of container {} is damaged: {e}", rec.name)))?;
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
+        // The address is taken last, once nothing else before the fork can fail.
         let plan = Plan {
             root: self.root.clone(),
             id: rec.id.clone(),
@@ -104,8 +107,6 @@ impl Engine {
             auto_remove: rec.config.auto_remove,
             attachments: self.prepare_network(&rec)?,
         };
-        let (r, w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
         // SQLite must not see its own state copied by fork (locks it believes it holds would be the parent's):
         // close our connection first; the monitor opens its own, and we reopen after.
         self.close_db_for_fork()?;
@@ -113,6 +114,9 @@ impl Engine {
         let forked = unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork monitor")(e.into()));
         if !matches!(forked, Ok(ForkResult::Child)) {
             self.reopen_db()?;
+        }
+        if forked.is_err() {
+            self.release_network(&rec);
         }
         match forked? {
             ForkResult::Child => {
