@@ -138,9 +138,10 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                     filter: vec![],
                 },
             )?;
-            // Leftovers of interrupted imports and pulls.
+            // Leftovers of interrupted imports and pulls, and this root's empty cgroup parents.
             let (store, conn) = e.images_and_conn();
             store.sweep(conn)?;
+            e.prune_cgroup_parents();
             if a.volumes {
                 let removed = e.volume_prune(false)?;
                 println!("Deleted Volumes:");

@@ -18,6 +18,16 @@ pub(crate) fn delete_files(root: &Path, id: &str) -> std::io::Result<()> {
 }
 
 impl Engine {
+    /// Removes this root's cgroup parent (`berth/<root tag>`) in every hierarchy when no container cgroup is
+    /// left under it (rmdir refuses non-empty cgroups, so running containers are never touched).
+    pub fn prune_cgroup_parents(&self) {
+        if let Ok(h) = berth_cgroups::Hierarchy::detect() {
+            for p in h.open(&format!("berth/{}", crate::root_tag(&self.root))).paths() {
+                let _ = std::fs::remove_dir(&p);
+            }
+        }
+    }
+
     /// Removes a container; `force` kills it first; `volumes` also removes its anonymous volumes.
     pub fn remove(&mut self, key: &str, force: bool, remove_volumes: bool) -> Result<String, Error> {
         let rec = self.container(key)?;
