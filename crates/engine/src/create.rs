@@ -159,6 +159,7 @@ impl Engine {
             Err(e) => {
                 let _ = std::fs::remove_dir_all(self.container_dir(&id));
                 let _ = record::delete(&self.conn, &id);
+                volumes::remove_anonymous(self, &id);
                 Err(e)
             }
         }

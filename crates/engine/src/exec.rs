@@ -123,34 +123,13 @@ impl Engine {
         if let Some(m) = console {
             relay(m.as_raw_fd(), cfg.interactive);
         }
-        Ok(wait_child(child.pid()))
-    }
-}
-
-fn wait_child(pid: i32) -> i32 {
-    loop {
-        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => return c,
-            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return 255,
-        }
-    }
-}
-
-fn winsize_to(master: RawFd) {
-    // SAFETY: winsize ioctls with a properly sized struct.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0 {
-            libc::ioctl(master, libc::TIOCSWINSZ, &ws);
-        }
+        Ok(crate::monitor::blocking_reap(child.pid()))
     }
 }
 
 /// Copies our stdin to the pty and the pty to our stdout until the pty closes.
 pub(crate) fn relay(master: RawFd, interactive: bool) {
-    winsize_to(master);
+    crate::monitor::copy_winsize(master);
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGWINCH);
     let _ = mask.thread_block();
@@ -182,14 +161,7 @@ pub(crate) fn relay(master: RawFd, interactive: bool) {
             if n <= 0 {
                 return;
             }
-            let mut off = 0;
-            while off < n as usize {
-                let w = unsafe { libc::write(1, buf[off..n as usize].as_ptr().cast(), n as usize - off) };
-                if w <= 0 {
-                    break;
-                }
-                off += w as usize;
-            }
+            crate::monitor::write_all_fd(1, &buf[..n as usize]);
         }
         let mut i = 1;
         if stdin_open {
@@ -206,7 +178,7 @@ pub(crate) fn relay(master: RawFd, interactive: bool) {
         if let Some(s) = &sfd {
             if ev.get(i).is_some_and(|e| !e.is_empty()) {
                 while let Ok(Some(_)) = s.read_signal() {}
-                winsize_to(master);
+                crate::monitor::copy_winsize(master);
             }
         }
     }

@@ -239,7 +239,7 @@ fn release_network(plan: &Plan) {
 }
 
 /// Sets the pty's size to the attached terminal's (our inherited stdin), if there is one.
-fn copy_winsize(master: RawFd) {
+pub(crate) fn copy_winsize(master: RawFd) {
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a properly sized winsize struct.
     unsafe {
         let mut ws: libc::winsize = std::mem::zeroed();
@@ -249,7 +249,7 @@ fn copy_winsize(master: RawFd) {
     }
 }
 
-fn write_all_fd(fd: RawFd, mut data: &[u8]) -> bool {
+pub(crate) fn write_all_fd(fd: RawFd, mut data: &[u8]) -> bool {
     while !data.is_empty() {
         // SAFETY: writing from a valid buffer to an fd we may or may not still own; errors are returned.
         let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
@@ -396,7 +396,7 @@ fn reap(pid: i32) -> Option<i32> {
     }
 }
 
-fn blocking_reap(pid: i32) -> i32 {
+pub(crate) fn blocking_reap(pid: i32) -> i32 {
     loop {
         match waitpid(Pid::from_raw(pid), None) {
             Ok(st) => {

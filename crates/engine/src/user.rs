@@ -1,7 +1,7 @@
 //! `-u` resolution against the image's own /etc/passwd and /etc/group, read from the container's layers
 //! (upper first), never from the host.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The identity a container process runs as.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -136,13 +136,6 @@ pub fn resolve(spec: Option<&str>, layers: &[PathBuf]) -> Result<Identity, Strin
         additional_gids,
         home: if home.is_empty() { "/".into() } else { home },
     })
-}
-
-/// Whether `p` exists in any layer (used to decide defaults such as /etc/hosts handling).
-pub fn exists_layered(layers: &[PathBuf], rel: &str) -> bool {
-    layers
-        .iter()
-        .any(|l| Path::new(l).join(rel).symlink_metadata().is_ok())
 }
 
 #[cfg(test)]

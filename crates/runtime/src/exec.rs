@@ -8,7 +8,6 @@ use berth_cgroups::Cgroup;
 use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::Process;
 
-use crate::process::dup2;
 use crate::sync::{Channel, FailKind};
 use crate::{init, io, process, spawn, tty, Container, Error, Stdio};
 
@@ -77,18 +76,7 @@ fn child(
             _ => unsafe { libc::_exit(1) },
         }
         nix::unistd::setsid().map_err(|e| io("setsid", e))?;
-        if let Stdio::Fds {
-            stdin,
-            stdout,
-            stderr,
-        } = stdio
-        {
-            for (from, to) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
-                if from != to {
-                    dup2(from, to).map_err(|e| io("dup2 stdio", e))?;
-                }
-            }
-        }
+        init::setup_stdio(&stdio)?;
         for (f, flag) in joins {
             setns(f, *flag).map_err(|e| io(format!("join namespace {flag:?}"), e))?;
         }

@@ -56,7 +56,7 @@ fn io(context: &str, e: impl Into<std::io::Error>) -> Error {
     }
 }
 
-fn setup_stdio(stdio: &Stdio) -> Result<(), Error> {
+pub(crate) fn setup_stdio(stdio: &Stdio) -> Result<(), Error> {
     if let Stdio::Fds {
         stdin,
         stdout,
