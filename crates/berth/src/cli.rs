@@ -346,18 +346,26 @@ pub struct CreateArgs {
     pub sysctl: Vec<String>,
 
     /// Network to join: none, host, bridge or a network name
-    #[arg(long, alias = "net", value_name = "NETWORK", default_value = "none", help_heading = NETWORK)]
+    #[arg(long, alias = "net", value_name = "NETWORK", default_value = "bridge", help_heading = NETWORK)]
     pub network: String,
+
+    /// Another name the container has on its (user-defined) network
+    #[arg(long, alias = "net-alias", value_name = "NAME", help_heading = NETWORK)]
+    pub network_alias: Vec<String>,
+
+    /// Fixed IPv4 address on a user-defined network, e.g. 192.168.10.50
+    #[arg(long, value_name = "IPV4", help_heading = NETWORK)]
+    pub ip: Option<std::net::Ipv4Addr>,
 
     /// Container hostname (default: the short container ID)
     #[arg(short, long, value_name = "NAME", help_heading = NETWORK)]
     pub hostname: Option<String>,
 
-    /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] (stored)
+    /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO] (no HOST_PORT: a random one)
     #[arg(short, long, value_name = "PORTS", help_heading = NETWORK)]
     pub publish: Vec<String>,
 
-    /// Publish every exposed port to a random host port (stored)
+    /// Publish every port the image exposes to a random host port
     #[arg(short = 'P', long, help_heading = NETWORK)]
     pub publish_all: bool,
 
@@ -952,6 +960,37 @@ pub enum NetworkCommand {
     Rm(NetworkRmArgs),
     /// Remove every network no container uses
     Prune(NetworkPruneArgs),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+}
+
+/// `berth network connect`.
+#[derive(Debug, Args)]
+pub struct NetworkConnectArgs {
+    /// Another name for the container on this network
+    #[arg(long, value_name = "NAME")]
+    pub alias: Vec<String>,
+    /// Fixed IPv4 address on the network
+    #[arg(long, value_name = "IPV4")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Network
+    pub network: String,
+    /// Container
+    pub container: String,
+}
+
+/// `berth network disconnect`.
+#[derive(Debug, Args)]
+pub struct NetworkDisconnectArgs {
+    /// Accepted for docker compatibility (disconnecting never needs force)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Network
+    pub network: String,
+    /// Container
+    pub container: String,
 }
 
 /// `berth network create`.
@@ -1638,7 +1677,7 @@ mod tests {
     #[test]
     fn run_defaults() {
         let c = run(&["run", "busybox"]).create;
-        assert_eq!(c.network, "none");
+        assert_eq!(c.network, "bridge");
         assert_eq!(c.pull, "missing");
         assert_eq!(c.restart, "no");
         let c = run(&[

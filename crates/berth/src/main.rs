@@ -142,6 +142,11 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             let (store, conn) = e.images_and_conn();
             store.sweep(conn)?;
             e.prune_cgroup_parents();
+            let networks = e.network_prune()?;
+            if !networks.is_empty() {
+                println!("Deleted Networks:");
+                networks.iter().for_each(|n| println!("{n}"));
+            }
             if a.volumes {
                 let removed = e.volume_prune(false)?;
                 println!("Deleted Volumes:");

@@ -295,6 +295,8 @@ fn network_none_has_only_loopback() {
     let out = env.berth(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "busybox",
         "sh",
         "-c",
@@ -310,6 +312,8 @@ fn network_none_has_only_loopback() {
     let out = env.berth(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "busybox",
         "ping",
         "-c",
@@ -319,8 +323,11 @@ fn network_none_has_only_loopback() {
         "127.0.0.1",
     ]);
     out.success();
-    env.berth(&["run", "--name", "net", "busybox", "true"]).success();
+    env.berth(&["run", "--name", "net", "--network", "none", "busybox", "true"])
+        .success();
     assert_eq!(env.inspect("net", "{{.HostConfig.NetworkMode}}"), "none");
+    env.berth(&["run", "--name", "dflt", "busybox", "true"]).success();
+    assert_eq!(env.inspect("dflt", "{{.HostConfig.NetworkMode}}"), "bridge");
 }
 
 #[test]

@@ -95,9 +95,22 @@ fn containers_reach_each_other_by_address_and_name() {
     web(&env, "late", &net, &[]);
     let out = env.ok(&["exec", "db", "wget", "-qO-", "http://late/"]);
     assert_eq!(out, "hello from berth");
-    // A container without a network reaches nobody.
-    env.berth(&["run", "--rm", "busybox", "wget", "-qO-", &format!("http://{ip}/")])
+    // A container without a network reaches nobody; one on another network (the default) neither.
+    for other in ["none", "bridge"] {
+        env.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            other,
+            "busybox",
+            "sh",
+            "-c",
+            // wget must not end up as PID 1 (which ignores timeout's SIGTERM): `sh -c` would exec a
+            // lone command, and `timeout` execs the command in its own process.
+            &format!("timeout 3 wget -qO- http://{ip}/; exit $?"),
+        ])
         .failure();
+    }
     env.berth(&["network", "rm", &net])
         .failure()
         .stderr_has("active endpoints");

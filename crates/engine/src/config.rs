@@ -22,6 +22,19 @@ pub struct MountSpec {
     pub anonymous: bool,
 }
 
+/// One bridge network a container is on: what `--network`/`network connect` asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EndpointConfig {
+    /// Network name.
+    pub network: String,
+    /// `--network-alias`/`--alias`: more names the other containers of the network know it by.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`: a fixed address instead of the next free one.
+    #[serde(default)]
+    pub ip: Option<std::net::Ipv4Addr>,
+}
+
 /// The container's configuration, as given on the command line (image defaults are applied later, when the
 /// OCI spec is built, so `inspect` shows what the user typed).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -70,8 +83,11 @@ pub struct RunConfig {
     pub pids_limit: Option<i64>,
     /// `--read-only`.
     pub read_only: bool,
-    /// `--network`: "none", "host" (bridge networks come later).
+    /// `--network`: "none", "host", "container:X", or a bridge network's name ("bridge" is the default).
     pub network: String,
+    /// The bridge networks the container is on, `--network`'s first; `network connect` adds more.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointConfig>,
     /// `--privileged`.
     pub privileged: bool,
     /// `--cap-add` ("NET_ADMIN" or "CAP_NET_ADMIN", "ALL").
@@ -94,8 +110,11 @@ pub struct RunConfig {
     pub extra_hosts: Vec<String>,
     /// `--dns` servers.
     pub dns: Vec<String>,
-    /// `-p` as typed (publishing comes with bridge networking).
+    /// `-p`, with random host ports (`-p 80`, `-P`) already chosen at create.
     pub publish: Vec<String>,
+    /// `-P`: publish every port the image exposes (resolved into `publish` at create).
+    #[serde(default)]
+    pub publish_all: bool,
     /// `--name` (None: a random name).
     pub name: Option<String>,
 }

@@ -94,7 +94,7 @@ impl Engine {
     /// Creates a container (state "created") and returns its record.
     pub fn create(&mut self, mut cfg: RunConfig) -> Result<Record, Error> {
         if cfg.network.is_empty() {
-            cfg.network = "none".into();
+            cfg.network = crate::network::DEFAULT_NETWORK.into();
         }
         // docker: -m without --memory-swap allows as much swap again (memory+swap = 2 × memory).
         if let (Some(m), None) = (cfg.memory, cfg.memory_swap) {
@@ -110,13 +110,14 @@ impl Engine {
             m.source = util::random_id();
             m.anonymous = true;
         }
-        if crate::network::is_bridge_mode(&cfg.network) && cfg.network != crate::network::DEFAULT_NETWORK {
-            self.network(&cfg.network)?;
-        }
-        for p in &cfg.publish {
-            crate::network::parse_publish(p)?;
-        }
         let image = self.images.resolve(&self.conn, &cfg.image)?;
+        let exposed: Vec<String> = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        self.check_network_config(&mut cfg, &exposed)?;
         let id = util::random_id();
         let mut rec = Record {
             id: id.clone(),

@@ -11,6 +11,14 @@ pub fn write(dir: &Path, cfg: &RunConfig, hostname: &str) -> Result<(), Error> {
         std::fs::write(dir.join(name), text).map_err(io_err(format!("write {name}")))
     };
     write("hostname", format!("{hostname}\n"))?;
+    let hosts = hosts_base(cfg)?;
+    write("hosts", hosts)?;
+    write("resolv.conf", resolv_conf(cfg))
+}
+
+/// /etc/hosts without the network entries: localhost (or the host's file with `--network host`) and
+/// `--add-host`s.
+pub fn hosts_base(cfg: &RunConfig) -> Result<String, Error> {
     let mut hosts = if cfg.network == "host" {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
@@ -24,8 +32,7 @@ pub fn write(dir: &Path, cfg: &RunConfig, hostname: &str) -> Result<(), Error> {
             .ok_or_else(|| Error::Invalid(format!("invalid --add-host {h:?}: expected name:ip")))?;
         hosts.push_str(&format!("{ip}\t{name}\n"));
     }
-    write("hosts", hosts)?;
-    write("resolv.conf", resolv_conf(cfg))
+    Ok(hosts)
 }
 
 /// The host's resolver settings without loopback nameservers (they would point at the container itself),

@@ -21,30 +21,40 @@ impl Engine {
                 }
             }
         }
-        let mode = if c.network.is_empty() {
-            "none".to_string()
-        } else {
-            c.network.clone()
-        };
-        let alloc = berth_network::ipam::container_allocations(&self.conn, &r.id).unwrap_or_default();
-        let net = self.network(&mode).ok();
-        let (ip, gw, prefix, mac) = match (alloc.first(), &net) {
-            (Some(a), Some(n)) => (
-                a.address.to_string(),
-                n.gateway.to_string(),
-                n.subnet.prefix_len(),
-                berth_network::netlink::mac_for_ip(a.address)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":"),
-            ),
-            _ => (String::new(), String::new(), 0, String::new()),
-        };
+        let allocs = berth_network::ipam::container_allocations(&self.conn, &r.id).unwrap_or_default();
+        let mut networks = serde_json::Map::new();
+        let mut primary = None;
+        for ep in crate::network::endpoints_of(c) {
+            let net = self.network(&ep.network).ok();
+            let alloc = allocs.iter().find(|a| a.network == ep.network);
+            let (ip, gw, prefix, mac) = match (alloc, &net) {
+                (Some(a), Some(n)) => (
+                    a.address.to_string(),
+                    n.gateway.to_string(),
+                    n.subnet.prefix_len(),
+                    crate::network::mac_string(a.address),
+                ),
+                _ => (String::new(), String::new(), 0, String::new()),
+            };
+            let entry = json!({"IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac,
+                    "Aliases": ep.aliases, "NetworkID": net.map(|n| n.id).unwrap_or_default(),
+                    "IPAMConfig": ep.ip.map(|i| json!({"IPv4Address": i.to_string()}))});
+            primary.get_or_insert_with(|| entry.clone());
+            networks.insert(ep.network.clone(), entry);
+        }
+        if networks.is_empty() && !c.network.starts_with("container:") {
+            let mode = if c.network.is_empty() { "none" } else { &c.network };
+            networks.insert(
+                mode.to_string(),
+                json!({"IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": ""}),
+            );
+        }
+        // The top-level fields describe the first network (networks is a sorted map).
+        let first =
+            primary.unwrap_or(json!({"IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": ""}));
         json!({
-            "IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac, "Ports": ports,
-            "Networks": {mode: {"IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac,
-                "NetworkID": net.map(|n| n.id).unwrap_or_default()}},
+            "IPAddress": first["IPAddress"], "Gateway": first["Gateway"], "IPPrefixLen": first["IPPrefixLen"],
+            "MacAddress": first["MacAddress"], "Ports": ports, "Networks": networks,
         })
     }
 

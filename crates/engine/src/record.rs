@@ -243,6 +243,14 @@ pub fn set_start_failed(conn: &Connection, id: &str, code: i32, error: &str) -> 
     Ok(())
 }
 
+/// Replaces the stored configuration (`network connect`/`disconnect`).
+pub fn set_config(conn: &Connection, id: &str, cfg: &crate::RunConfig) -> Result<(), Error> {
+    let text = serde_json::to_string(cfg).map_err(|e| Error::Invalid(format!("container config: {e}")))?;
+    conn.execute("UPDATE containers SET config=?2 WHERE id=?1", params![id, text])
+        .map_err(db("update container config"))?;
+    Ok(())
+}
+
 /// Sets the status word only.
 pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<(), Error> {
     conn.execute("UPDATE containers SET status=?2 WHERE id=?1", params![id, status])
@@ -287,6 +295,8 @@ pub fn delete(conn: &Connection, id: &str) -> Result<(), Error> {
 pub fn reconcile(conn: &Connection, r: &mut Record) -> Result<(), Error> {
     if r.status == "running" && !r.monitor_alive() && !util::alive(r.pid, r.pid_start) {
         set_exited(conn, &r.id, 255, false)?;
+        // Its monitor died before releasing the addresses.
+        let _ = berth_network::ipam::release_container(conn, &r.id);
         if let Ok(fresh) = find(conn, &r.id) {
             *r = fresh;
         }

@@ -110,6 +110,8 @@ pub struct Link {
     pub master: Option<u32>,
     /// Administratively up (`IFF_UP`).
     pub up: bool,
+    /// The interface alias (`ip link set … alias`); berth marks what it creates with it.
+    pub alias: Option<String>,
 }
 
 /// One IPv4 route of the main table, as read by [`Netlink::ipv4_routes`].
@@ -379,6 +381,13 @@ impl Netlink {
         self.set_link(&|| format!("set mtu of {name:?} to {mtu}"), name, msg)
     }
 
+    /// Sets a link's alias, a free-form label the kernel keeps with it.
+    pub fn set_alias(&mut self, name: &str, alias: &str) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfAlias(alias.to_owned()));
+        self.set_link(&|| format!("set alias of {name:?}"), name, msg)
+    }
+
     /// Renames a link (it must be down).
     pub fn rename(&mut self, name: &str, new_name: &str) -> Result<()> {
         validate_ifname(new_name)?;
@@ -565,12 +574,14 @@ fn link_from_message(l: &LinkMessage) -> Link {
         kind: None,
         master: None,
         up: l.header.flags.contains(LinkFlags::Up),
+        alias: None,
     };
     for attr in &l.attributes {
         match attr {
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(m) => link.mtu = Some(*m),
             LinkAttribute::Controller(m) => link.master = Some(*m),
+            LinkAttribute::IfAlias(a) => link.alias = Some(a.clone()),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     if let LinkInfo::Kind(kind) = info {

@@ -168,18 +168,23 @@ pub fn render(rs: &Ruleset) -> Result<String, NftError> {
 
     let _ = writeln!(w, "\tchain forward {{");
     let _ = writeln!(w, "\t\ttype filter hook forward priority filter; policy accept;");
+    // Every rule about traffic *into* a bridge comes before any `iifname … accept`: otherwise a
+    // container of one network could open connections into another network.
+    for n in rs.networks.iter().filter(|n| !n.internal) {
+        let br = &n.bridge;
+        let _ = writeln!(w, "\t\toifname \"{br}\" ct state established,related accept");
+        let _ = writeln!(w, "\t\toifname \"{br}\" ct status dnat accept");
+    }
     for n in &rs.networks {
         let br = &n.bridge;
+        let _ = writeln!(w, "\t\toifname \"{br}\" iifname \"{br}\" accept");
+        let _ = writeln!(w, "\t\toifname \"{br}\" drop");
         if n.internal {
-            let _ = writeln!(w, "\t\tiifname \"{br}\" oifname != \"{br}\" drop");
-            let _ = writeln!(w, "\t\toifname \"{br}\" iifname != \"{br}\" drop");
-        } else {
-            let _ = writeln!(w, "\t\toifname \"{br}\" ct state established,related accept");
-            let _ = writeln!(w, "\t\toifname \"{br}\" ct status dnat accept");
-            let _ = writeln!(w, "\t\toifname \"{br}\" iifname \"{br}\" accept");
-            let _ = writeln!(w, "\t\toifname \"{br}\" drop");
-            let _ = writeln!(w, "\t\tiifname \"{br}\" accept");
+            let _ = writeln!(w, "\t\tiifname \"{br}\" drop");
         }
+    }
+    for n in rs.networks.iter().filter(|n| !n.internal) {
+        let _ = writeln!(w, "\t\tiifname \"{}\" accept", n.bridge);
     }
     let _ = writeln!(w, "\t}}");
     let _ = writeln!(w, "}}");
@@ -355,9 +360,10 @@ table ip berth-0123abcd {
 \t\toifname \"berth0\" ct status dnat accept
 \t\toifname \"berth0\" iifname \"berth0\" accept
 \t\toifname \"berth0\" drop
+\t\toifname \"br-1a2b3c4d5e6f\" iifname \"br-1a2b3c4d5e6f\" accept
+\t\toifname \"br-1a2b3c4d5e6f\" drop
+\t\tiifname \"br-1a2b3c4d5e6f\" drop
 \t\tiifname \"berth0\" accept
-\t\tiifname \"br-1a2b3c4d5e6f\" oifname != \"br-1a2b3c4d5e6f\" drop
-\t\toifname \"br-1a2b3c4d5e6f\" iifname != \"br-1a2b3c4d5e6f\" drop
 \t}
 }
 ";

@@ -39,13 +39,25 @@ fn ps_json(engine: &Engine, images: &mut ImageCache, r: &Record) -> Value {
         "LocalVolumes": r.config.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
         "Mounts": r.config.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
         "Names": r.name,
-        "Networks": r.config.network,
+        "Networks": networks_column(r),
         "Ports": ports_column(&r.config.publish),
         "RunningFor": util::parse_time(&r.created).map(util::ago).unwrap_or_default(),
         "Size": "",
         "State": if r.is_running() { "running" } else { r.status.as_str() },
         "Status": r.status_line(),
     })
+}
+
+/// docker's NETWORKS column: the bridge networks, else the mode.
+fn networks_column(r: &Record) -> String {
+    let eps = berth_engine::network::endpoints_of(&r.config);
+    if eps.is_empty() {
+        return r.config.network.clone();
+    }
+    eps.iter()
+        .map(|e| e.network.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// docker's PORTS column: "127.0.0.1:8080->80/tcp, 0.0.0.0:5353->53/udp".

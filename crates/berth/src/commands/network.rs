@@ -88,6 +88,12 @@ pub fn network(engine: &mut Engine, cmd: &NetworkCommand) -> Result<i32> {
                 engine.network_remove(n).map(drop).map_err(Into::into)
             }));
         }
+        NetworkCommand::Connect(a) => {
+            engine.network_connect(&a.network, &a.container, a.alias.clone(), a.ip)?;
+        }
+        NetworkCommand::Disconnect(a) => {
+            engine.network_disconnect(&a.network, &a.container)?;
+        }
         NetworkCommand::Prune(_) => {
             let removed = engine.network_prune()?;
             if !removed.is_empty() {

@@ -162,6 +162,12 @@ pub fn run_config(a: &CreateArgs) -> Result<RunConfig> {
         pids_limit: a.pids_limit,
         read_only: a.read_only,
         network: a.network.clone(),
+        endpoints: vec![config::EndpointConfig {
+            network: a.network.clone(),
+            aliases: a.network_alias.clone(),
+            ip: a.ip,
+        }],
+        publish_all: a.publish_all,
         privileged: a.privileged,
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
