@@ -1400,7 +1400,10 @@ Registries on loopback addresses may use plain HTTP; list others in BERTH_INSECU
 const PUSH_EXAMPLES: &str = "\
 Examples:
   berth push localhost:5000/me/app:dev
-  berth push app:dev localhost:5000/me/app:dev";
+  berth push app:dev localhost:5000/me/app:dev
+
+Layers the registry holds in another repository the image was pulled from or pushed to are mounted
+from there, not sent again. Blobs above 64 MiB go in chunks (BERTH_PUSH_CHUNK_SIZE bytes to change).";
 
 const LOGIN_EXAMPLES: &str = "\
 Examples:

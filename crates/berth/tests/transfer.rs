@@ -6,284 +6,13 @@
 //! Only loopback is ever contacted.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::net::TcpListener;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn bin() -> PathBuf {
-    match std::env::var_os("BERTH_BIN") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_BIN_EXE_berth")),
-    }
-}
-
-/// The busybox test image tarball (`$BERTH_TEST_IMAGE`, else built once by scripts/mkimage.sh).
-fn image_tar() -> &'static Path {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        if let Some(p) = std::env::var_os("BERTH_TEST_IMAGE").filter(|p| !p.is_empty()) {
-            return PathBuf::from(p);
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mkimage.sh");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("berth-transfer-busybox.tar");
-        if !out.is_file() {
-            let res = Command::new("bash")
-                .arg(&script)
-                .arg(&out)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            assert!(
-                res.status.success(),
-                "mkimage.sh: {}",
-                String::from_utf8_lossy(&res.stderr)
-            );
-        }
-        out
-    })
-}
-
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    raw: Vec<u8>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn ok(self) -> Out {
-        assert_eq!(self.code, 0, "failed: {self:?}");
-        self
-    }
-}
-
-fn run_cmd(cmd: &mut Command, stdin: Option<&[u8]>) -> Out {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    if let Some(data) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(data).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        raw: out.stdout.clone(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// A berth state root of its own, with the test image imported as `busybox`.
-struct Berth {
-    dir: tempfile::TempDir,
-}
-
-impl Berth {
-    fn new() -> Berth {
-        let b = Berth::empty();
-        b.ok(&["import", image_tar().to_str().unwrap(), "busybox"]);
-        b
-    }
-
-    fn empty() -> Berth {
-        Berth {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.arg("--root").arg(self.root()).args(args);
-        c.env("BERTH_CONFIG", self.dir.path().join("config"));
-        c.env("BERTH_REGISTRY_TIMEOUT", "20");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        run_cmd(&mut self.cmd(args), None)
-    }
-
-    fn ok(&self, args: &[&str]) -> Out {
-        self.run(args).ok()
-    }
-
-    fn id(&self, image: &str) -> String {
-        self.ok(&["image", "inspect", "--format", "{{.Id}}", image])
-            .stdout
-            .trim()
-            .to_string()
-    }
-
-    fn image_ids(&self) -> String {
-        self.ok(&["images", "-q", "--no-trunc"]).stdout
-    }
-
-    /// No half-made content: no `.tmp-*` under the image store.
-    fn assert_no_leftovers(&self) {
-        for dir in ["image/layers", "image/blobs/sha256"] {
-            let dir = self.root().join(dir);
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-                assert!(!name.starts_with(".tmp-"), "leftover {name} in {}", dir.display());
-            }
-        }
-    }
-}
-
-/// Installs a Debian package providing `binary` if it is missing; false if that fails.
-fn have(binary: &str, package: &str) -> bool {
-    let found = |b: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {b}")])
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    if found(binary) {
-        return true;
-    }
-    static APT_UPDATED: OnceLock<bool> = OnceLock::new();
-    APT_UPDATED.get_or_init(|| {
-        Command::new("apt-get")
-            .args(["update", "-qq"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    });
-    let _ = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", package])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdout(Stdio::null())
-        .status();
-    if found(binary) {
-        return true;
-    }
-    eprintln!("SKIP: {binary} (Debian package {package}) is not installed and could not be installed");
-    false
-}
-
-fn is_root() -> bool {
-    // SAFETY-free way: the uid of /proc/self.
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-}
-
-/// Debian's docker-registry on 127.0.0.1:<free port> with a temp storage dir; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Option<Registry> {
-        if !have("docker-registry", "docker-registry") || !have("skopeo", "skopeo") {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
-                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let registry = Registry { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(registry);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("docker-registry did not listen on 127.0.0.1:{port}");
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Publishes an archive with skopeo (gzip layers unless told otherwise).
-    fn skopeo_push(&self, source: &str, name: &str, extra: &[&str]) {
-        let dest = format!("docker://{}/{name}", self.host());
-        let out = run_cmd(
-            Command::new("skopeo")
-                .args(["copy", "--quiet", "--dest-tls-verify=false"])
-                .args(extra)
-                .args([source, &dest]),
-            None,
-        );
-        assert_eq!(out.code, 0, "skopeo copy {source} {dest}: {}", out.stderr);
-    }
-
-    fn skopeo_inspect(&self, name: &str, raw: bool) -> serde_json::Value {
-        let image = format!("docker://{}/{name}", self.host());
-        let mut args = vec!["inspect", "--tls-verify=false"];
-        if raw {
-            args.push("--raw");
-        }
-        args.push(&image);
-        let out = run_cmd(Command::new("skopeo").args(&args), None);
-        assert_eq!(out.code, 0, "skopeo inspect {image}: {}", out.stderr);
-        serde_json::from_str(&out.stdout).unwrap()
-    }
-
-    /// The file holding a blob in the registry's storage.
-    fn blob_file(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap();
-        self.dir
-            .path()
-            .join("data/docker/registry/v2/blobs/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .join("data")
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The busybox image saved by berth as a docker-archive, for skopeo to publish.
-fn busybox_archive(b: &Berth) -> (PathBuf, String) {
-    let path = b.dir.path().join("busybox.tar");
-    b.ok(&["save", "-o", path.to_str().unwrap(), "busybox"]);
-    (path, b.id("busybox"))
-}
+#[path = "common/registry.rs"]
+mod registry;
+use registry::*;
 
 #[test]
 fn save_and_load_round_trip_keeps_the_id() {
@@ -615,4 +344,68 @@ fn login_and_logout_keep_docker_compatible_credentials() {
     assert!(out.stdout.contains("Removing login credentials"), "{out:?}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert!(json["auths"].as_object().unwrap().is_empty());
+}
+
+#[test]
+fn progress_shows_bars_on_a_terminal_and_lines_off_it() {
+    if !is_root() || !have("script", "bsdutils") {
+        return;
+    }
+    let base = std::fs::read(image_tar()).unwrap();
+    let (manifest, config) = plain_image(&[&base]);
+    let fake = FakeRegistry::start("p/app", "1", &manifest, vec![config, base.clone()]);
+    let reference = format!("{}/p/app:1", fake.host());
+    // Under `script`, berth's stdout is a terminal; `script` copies what it shows to its own stdout.
+    let on_terminal = |b: &Berth, args: &str| {
+        let line = format!("{} --root {} {args}", bin().display(), b.root().display());
+        let mut cmd = Command::new("script");
+        cmd.args(["-qfec", &line, "/dev/null"])
+            .env("BERTH_CONFIG", b.dir.path().join("config"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        KillOnDrop(cmd.spawn().unwrap())
+    };
+
+    // The layer stalls for a moment, so the bar is drawn mid-transfer with bytes and rate.
+    fake.stall(&sha256(&base), 256 << 10);
+    let b = Berth::empty();
+    let mut child = on_terminal(&b, &format!("pull {reference}"));
+    wait_for("the first bytes", || fake.stalled());
+    std::thread::sleep(Duration::from_millis(400));
+    fake.release();
+    let mut stdout = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(child.0.wait().unwrap().success(), "{stdout}");
+    assert!(stdout.contains("Downloading ["), "no bar: {stdout:?}");
+    let total = format!(" KiB/{:.2} MiB", base.len() as f64 / (1 << 20) as f64);
+    assert!(stdout.contains(&total), "no bytes: {stdout:?}");
+    assert!(stdout.contains("iB/s"), "no rate: {stdout:?}");
+    assert!(stdout.contains("Pull complete"), "{stdout:?}");
+
+    // Off a terminal: one plain line per layer.
+    let plain = Berth::empty();
+    let out = plain.ok(&["pull", &reference]);
+    assert!(!out.stdout.contains(['\x1b', '\r']), "{out:?}");
+    assert_eq!(out.stdout.matches("Pull complete").count(), 1, "{out:?}");
+
+    // Quiet, even on a terminal: the reference and nothing else.
+    let quiet = Berth::empty();
+    let mut child = on_terminal(&quiet, &format!("pull -q {reference}"));
+    let mut stdout = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(child.0.wait().unwrap().success(), "{stdout}");
+    assert_eq!(stdout.replace('\r', ""), format!("{reference}\n"));
 }

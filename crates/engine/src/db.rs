@@ -49,13 +49,13 @@ pub fn open(root: &Path) -> Result<Connection, Error> {
     let path = root.join("berth.db");
     let conn = Connection::open(&path).map_err(|e| Error::Db {
         context: format!("open {}", path.display()),
-        source: e,
+        error: e,
     })?;
     let ctx = |what: &str| {
         let what = what.to_string();
         move |e| Error::Db {
             context: what,
-            source: e,
+            error: e,
         }
     };
     conn.busy_timeout(std::time::Duration::from_secs(30))

@@ -34,21 +34,23 @@ pub use record::Record;
 /// Errors of the engine, each with a docker-like exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    // The cause is part of these messages and deliberately not a `source`: the CLI prints the whole
+    // chain, which would repeat it ("…: No space left on device: No space left on device").
     /// The database failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Db {
         /// What was being done.
         context: String,
         /// The SQLite error.
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     /// A file operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being done.
         context: String,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The image store failed.
     #[error(transparent)]
@@ -96,7 +98,7 @@ impl Error {
 
 pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let context = context.into();
-    move |source| Error::Io { context, source }
+    move |error| Error::Io { context, error }
 }
 
 /// One berth installation: a root directory with its database, images, containers and volumes.
@@ -170,7 +172,7 @@ impl Engine {
     fn close_db_for_fork(&mut self) -> Result<(), Error> {
         let placeholder = Connection::open_in_memory().map_err(|e| Error::Db {
             context: "open placeholder db".into(),
-            source: e,
+            error: e,
         })?;
         drop(std::mem::replace(&mut self.conn, placeholder));
         Ok(())

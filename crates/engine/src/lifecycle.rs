@@ -217,7 +217,7 @@ impl Engine {
             )
             .map_err(|e| Error::Db {
                 context: "count restart".into(),
-                source: e,
+                error: e,
             })?;
         self.start(&rec.id, StartMode::Detached)?;
         self.container(&rec.id)

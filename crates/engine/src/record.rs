@@ -51,7 +51,7 @@ const COLUMNS: &str = "id, name, image_id, image_ref, config, created, status, p
 fn db(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
     move |e| Error::Db {
         context: context.to_string(),
-        source: e,
+        error: e,
     }
 }
 
@@ -142,7 +142,7 @@ pub fn insert(conn: &Connection, r: &Record) -> Result<(), Error> {
         }
         Err(e) => Err(Error::Db {
             context: "insert container".into(),
-            source: e,
+            error: e,
         }),
     }
 }

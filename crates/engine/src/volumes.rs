@@ -48,7 +48,7 @@ impl Volume {
 fn db(ctx: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
     move |e| Error::Db {
         context: ctx.to_string(),
-        source: e,
+        error: e,
     }
 }
 

@@ -103,13 +103,15 @@ pub enum Error {
     },
 
     /// A file system operation failed.
-    #[error("{context}: {source}")]
+    ///
+    /// The OS error is part of the message and deliberately not a `source`: the CLI prints the whole
+    /// chain, which would repeat it (`…: No space left on device: No space left on device`).
+    #[error("{context}: {error}")]
     Io {
         /// What berth was doing, usually naming the path.
         context: String,
         /// The OS error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 
     /// The metadata database failed.
@@ -138,7 +140,7 @@ impl<T, E: Into<io::Error>> IoContext<T> for std::result::Result<T, E> {
     fn io_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
         self.map_err(|e| Error::Io {
             context: context().into(),
-            source: e.into(),
+            error: e.into(),
         })
     }
 }

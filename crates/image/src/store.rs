@@ -201,9 +201,9 @@ impl Store {
         let mut buffered = BufReader::with_capacity(256 * 1024, tee);
         // A failing blob write surfaces as a read error inside the tar parser; report it as what it is.
         let blob_error = |tee: &mut TeeHasher<_, _>, e: Error| match tee.take_copy_error() {
-            Some(source) => Error::Io {
+            Some(error) => Error::Io {
                 context: "writing the layer blob".into(),
-                source,
+                error,
             },
             None => e,
         };

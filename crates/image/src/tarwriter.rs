@@ -296,7 +296,7 @@ fn reject_incomplete_overlay_entry(fd: &OwnedFd, rel: &[u8]) -> Result<()> {
         if let Ok(Some(_)) = get_xattr(fd, key) {
             return Err(Error::Io {
                 context: format!("cannot turn /{} into a layer", lossy(rel)),
-                source: io::Error::new(
+                error: io::Error::new(
                     io::ErrorKind::Unsupported,
                     format!("it carries {key}; mount overlay with redirect_dir=off,metacopy=off"),
                 ),

@@ -45,7 +45,7 @@ pub fn unpack_layer(reader: impl Read, dest: &Path) -> Result<u64> {
         Err(e) => {
             return Err(Error::Io {
                 context: format!("creating {}", dest.display()),
-                source: e,
+                error: e,
             })
         }
     };
@@ -206,7 +206,7 @@ impl Unpacker {
         meta: &Meta,
         name: &str,
     ) -> Result<()> {
-        let context = || format!("writing {name}");
+        let context = || format!("unpacking layer entry {name}");
         replace_existing(parent, leaf, false).io_context(context)?;
         let fd = rustix::fs::openat(
             parent,
@@ -495,9 +495,9 @@ fn resolve_error(name: &str, e: ResolveError) -> Error {
             entry: name.to_string(),
             reason,
         },
-        ResolveError::Io(source) => Error::Io {
+        ResolveError::Io(error) => Error::Io {
             context: format!("resolving the parent of {name}"),
-            source,
+            error,
         },
     }
 }

@@ -1,14 +1,15 @@
 //! Moving images in and out: save, load, history (and pull, push, login, logout).
 
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use berth_engine::{util, Engine};
 use berth_image::manifest::Platform;
 use berth_image::registry::{auth, LayerState, NoProgress, Progress, PullOptions};
 use berth_image::ArchiveFormat;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::cli::{HistoryArgs, LoadArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs, SaveArgs, SaveFormat};
@@ -160,71 +161,59 @@ fn prompt(label: &str, echo: bool) -> Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// Progress for pull and push: one line per layer as it finishes; on a terminal also one status line
-/// with bytes and rate, redrawn at most ten times a second.
+/// Progress for pull and push. On a terminal each layer gets a bar with bytes and rate that turns
+/// into docker's status word when done; off a terminal (logs, CI) one line per layer as it finishes,
+/// nothing redrawn.
 struct Printer {
     done_word: &'static str,
-    tty: bool,
-    state: Mutex<PrinterState>,
-}
-
-struct PrinterState {
-    started: Instant,
-    total: u64,
-    transferred: u64,
-    last_draw: Option<Instant>,
+    /// Present on a terminal only.
+    bars: Option<MultiProgress>,
+    layers: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Printer {
     fn new(done_word: &'static str) -> Printer {
+        let bars = std::io::stdout()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         Printer {
             done_word,
-            tty: std::io::stdout().is_terminal(),
-            state: Mutex::new(PrinterState {
-                started: Instant::now(),
-                total: 0,
-                transferred: 0,
-                last_draw: None,
-            }),
+            bars,
+            layers: Mutex::new(HashMap::new()),
         }
     }
 
-    fn line(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        if self.tty {
-            let _ = write!(out, "\r\x1b[K");
+    /// A finished layer: a final line, replacing its bar if it had one.
+    fn done(&self, digest: &str, text: String) {
+        let short = short_digest(digest);
+        let bar = self.layers.lock().ok().and_then(|mut l| l.remove(digest));
+        match (&self.bars, bar) {
+            (Some(_), Some(bar)) => {
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix}: {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.finish_with_message(text);
+            }
+            (Some(bars), None) => {
+                let _ = bars.println(format!("{short}: {text}"));
+            }
+            (None, _) => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{short}: {text}");
+                let _ = out.flush();
+            }
         }
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
     }
+}
 
-    fn draw(&self, state: &mut PrinterState) {
-        let now = Instant::now();
-        if state
-            .last_draw
-            .is_some_and(|t| now.duration_since(t).as_millis() < 100)
-        {
-            return;
-        }
-        state.last_draw = Some(now);
-        let secs = now.duration_since(state.started).as_secs_f64().max(0.001);
-        let rate = state.transferred as f64 / secs;
-        let mut out = std::io::stdout().lock();
-        let _ = write!(
-            out,
-            "\r\x1b[K{} / {}  {}/s",
-            util::human_size(state.transferred),
-            util::human_size(state.total),
-            util::human_size(rate as u64)
-        );
-        let _ = out.flush();
-    }
+fn short_digest(digest: &str) -> &str {
+    let short = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &short[..short.len().min(12)]
 }
 
 impl Progress for Printer {
     fn layer(&self, digest: &str, size: u64, state: LayerState) {
-        let short = digest.strip_prefix("sha256:").unwrap_or(digest);
-        let short = &short[..short.len().min(12)];
         match state {
             LayerState::AlreadyExists => {
                 let word = if self.done_word == "Pushed" {
@@ -232,37 +221,55 @@ impl Progress for Printer {
                 } else {
                     "Already exists"
                 };
-                self.line(&format!("{short}: {word}"));
+                self.done(digest, word.to_string());
             }
             LayerState::Started => {
-                if let Ok(mut s) = self.state.lock() {
-                    s.total += size;
+                let Some(bars) = &self.bars else { return };
+                let verb = if self.done_word == "Pushed" {
+                    "Pushing"
+                } else {
+                    "Downloading"
+                };
+                let style = ProgressStyle::with_template(
+                    "{prefix}: {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+                let bar = bars.add(ProgressBar::new(size));
+                bar.set_style(style);
+                bar.set_prefix(short_digest(digest).to_string());
+                bar.set_message(verb);
+                if let Ok(mut layers) = self.layers.lock() {
+                    layers.insert(digest.to_string(), bar);
                 }
             }
             LayerState::PullComplete | LayerState::Pushed => {
-                self.line(&format!(
-                    "{short}: {} ({})",
-                    self.done_word,
-                    util::human_size(size)
-                ));
+                self.done(digest, format!("{} ({})", self.done_word, util::human_size(size)));
             }
         }
     }
 
-    fn bytes(&self, _digest: &str, n: u64) {
-        if let Ok(mut s) = self.state.lock() {
-            s.transferred += n;
-            if self.tty {
-                self.draw(&mut s);
-            }
+    fn mounted(&self, digest: &str, _size: u64, from: &str) {
+        self.done(digest, format!("Mounted from {from}"));
+    }
+
+    fn bytes(&self, digest: &str, n: u64) {
+        if self.bars.is_none() {
+            return;
+        }
+        if let Some(bar) = self.layers.lock().ok().and_then(|l| l.get(digest).cloned()) {
+            bar.inc(n);
         }
     }
 }
 
 impl Drop for Printer {
     fn drop(&mut self) {
-        if self.tty {
-            let _ = write!(std::io::stdout(), "\r\x1b[K");
+        // Bars of layers that never finished (a failed transfer) go, so the error stands alone.
+        if let Ok(mut layers) = self.layers.lock() {
+            for (_, bar) in layers.drain() {
+                bar.finish_and_clear();
+            }
         }
     }
 }

@@ -112,7 +112,7 @@ impl TarIndex {
         let mut out = Vec::with_capacity(size as usize);
         self.open(name)?.read_to_end(&mut out).map_err(|e| Error::Io {
             context: format!("reading \"{name}\" from the archive"),
-            source: e,
+            error: e,
         })?;
         Ok(out)
     }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -44,6 +44,8 @@ impl Store {
     /// Loads the images of a docker-archive or oci-archive file (the whole archive may be gzip or
     /// zstd compressed), returning each with the tags it got.
     pub fn load_file(&self, conn: &mut Connection, path: &Path) -> Result<Vec<Loaded>> {
+        // What a killed pull or load left would otherwise stay until a prune.
+        self.sweep(conn)?;
         let mut file = File::open(path).io_context(|| format!("opening {}", path.display()))?;
         let mut head = [0u8; 6];
         let n = read_head(&mut file, &mut head).io_context(|| format!("reading {}", path.display()))?;
@@ -57,12 +59,17 @@ impl Store {
         if detect(&head[..n]) == Compression::None {
             return self.load_index(conn, TarIndex::new(file)?);
         }
-        self.load_stream(conn, file)
+        self.copy_and_load(conn, file)
     }
 
     /// Loads from a stream (stdin): it is copied (decompressed) to a temporary file in the store
     /// first, because archive members come in any order.
     pub fn load_stream(&self, conn: &mut Connection, input: impl Read) -> Result<Vec<Loaded>> {
+        self.sweep(conn)?;
+        self.copy_and_load(conn, input)
+    }
+
+    fn copy_and_load(&self, conn: &mut Connection, input: impl Read) -> Result<Vec<Loaded>> {
         let mut tar = crate::compression::decompress(input).map_err(|e| Error::BadArchive {
             message: e
                 .to_string()
@@ -73,9 +80,23 @@ impl Store {
         let (tmp, file) = TempPath::new_file(&dir, TMP_PREFIX)
             .io_context(|| format!("creating a file in {}", dir.display()))?;
         let mut writer = BufWriter::with_capacity(1 << 20, file);
-        std::io::copy(&mut tar, &mut writer).map_err(|e| Error::BadArchive {
-            message: format!("reading the input: {e}"),
-        })?;
+        // Input and disk fail for different reasons (a damaged archive, a full disk): say which.
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match tar.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::BadArchive {
+                        message: format!("reading the input: {e}"),
+                    })
+                }
+            };
+            writer
+                .write_all(&buf[..n])
+                .io_context(|| "writing a temporary copy of the archive")?;
+        }
         let mut file = writer
             .into_inner()
             .map_err(|e| e.into_error())

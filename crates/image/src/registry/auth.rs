@@ -94,7 +94,7 @@ fn read_config() -> Result<Value> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
         Err(e) => Err(Error::Io {
             context: format!("reading {}", path.display()),
-            source: e,
+            error: e,
         }),
     }
 }
@@ -170,13 +170,8 @@ pub fn credentials(registry: &str) -> Result<Option<Credentials>> {
 /// Checks `credentials` against the registry, then stores them. Returns the file written.
 pub fn login(registry: &str, credentials: &Credentials) -> Result<PathBuf> {
     let registry = normalize_registry(registry);
-    // Any repository name will do: /v2/ answers the same for all, and a token scope may name any.
-    let client = Client::with_credentials(
-        &registry,
-        "library/berth-login",
-        Access::Pull,
-        Some(credentials.clone()),
-    )?;
+    // No repository: `/v2/` answers the same for all, and a token without scopes proves the credentials.
+    let client = Client::with_credentials(&registry, "", Access::Pull, Some(credentials.clone()))?;
     client.ping()?;
     store(&registry, credentials)
 }

@@ -9,7 +9,7 @@
 //! is sent once more. The resulting header is shared by every thread using the client.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ use ureq::{Agent, Body};
 
 use super::auth::{self, Credentials};
 use crate::digest::sha256_digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::manifest::{ACCEPT_MANIFESTS, MAX_JSON_SIZE};
 use crate::reference::DEFAULT_DOMAIN;
 
@@ -31,6 +31,11 @@ const DOCKER_HUB_API: &str = "registry-1.docker.io";
 pub const INSECURE_ENV: &str = "BERTH_INSECURE_REGISTRIES";
 /// Environment variable overriding the seconds a registry may stay silent (default 120).
 pub const TIMEOUT_ENV: &str = "BERTH_REGISTRY_TIMEOUT";
+/// Environment variable overriding the push chunk size in bytes (default [`DEFAULT_CHUNK`]).
+pub const CHUNK_ENV: &str = "BERTH_PUSH_CHUNK_SIZE";
+/// Blobs larger than this are pushed in `PATCH` chunks of this size: proxies in front of registries
+/// often cap request bodies, and a failed chunk costs less than a failed multi-gigabyte `PUT`.
+const DEFAULT_CHUNK: u64 = 64 << 20;
 
 /// What a client may do in the repository; decides the token scope asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +50,25 @@ pub enum Access {
 pub(crate) enum Payload<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(&'a Path),
+    /// `len` bytes of a file from `offset`; `on_bytes` sees every chunk as it goes out.
+    File {
+        path: &'a Path,
+        offset: u64,
+        len: u64,
+        on_bytes: Option<&'a OnBytes<'a>>,
+    },
+}
+
+/// A progress callback for bytes sent.
+pub(crate) type OnBytes<'a> = dyn Fn(u64) + Send + Sync + 'a;
+
+/// How a blob got into the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Uploaded {
+    /// Its bytes were sent.
+    Sent,
+    /// The registry linked it from this other repository of its own; nothing was sent.
+    Mounted(String),
 }
 
 /// A client for one repository.
@@ -56,7 +79,8 @@ pub struct Client {
     /// The registry as the user names it (`docker.io`, `localhost:5000`), the key for credentials.
     registry: String,
     repository: String,
-    access: Access,
+    /// Token scopes asked for: this repository with its access, then `pull` on mount sources.
+    scopes: Vec<String>,
     credentials: Option<Credentials>,
     authorization: Mutex<Option<String>>,
 }
@@ -99,15 +123,34 @@ impl Client {
         } else {
             format!("https://{host}")
         };
+        let actions = match access {
+            Access::Pull => "pull",
+            Access::Push => "pull,push",
+        };
+        // Without a repository (login) the token proves the credentials and grants nothing, as docker asks.
+        let scopes = if repository.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!("repository:{repository}:{actions}")]
+        };
         Ok(Client {
             agent,
             base,
             registry: registry.to_string(),
             repository: repository.to_string(),
-            access,
+            scopes,
             credentials,
             authorization: Mutex::new(None),
         })
+    }
+
+    /// Also asks for `pull` on `repository` of the same registry, so blobs can be mounted from it.
+    /// Call before the first request: a token only carries the scopes asked for when it was issued.
+    pub(crate) fn add_mount_source(&mut self, repository: &str) {
+        let scope = format!("repository:{repository}:pull");
+        if !self.scopes.contains(&scope) {
+            self.scopes.push(scope);
+        }
     }
 
     /// The registry as the user names it.
@@ -174,12 +217,23 @@ impl Client {
         let result = match payload {
             Payload::Empty => self.agent.run(builder.body(()).map_err(invalid)?),
             Payload::Bytes(bytes) => self.agent.run(builder.body(*bytes).map_err(invalid)?),
-            Payload::File(path) => {
-                let file = File::open(path).map_err(|e| Error::Io {
-                    context: format!("opening {}", path.display()),
-                    source: e,
-                })?;
-                self.agent.run(builder.body(file).map_err(invalid)?)
+            Payload::File {
+                path,
+                offset,
+                len,
+                on_bytes,
+            } => {
+                let context = || format!("reading {}", path.display());
+                let mut file = File::open(path).io_context(context)?;
+                file.seek(SeekFrom::Start(*offset)).io_context(context)?;
+                let mut reader = Reporting {
+                    inner: file.take(*len),
+                    on_bytes: *on_bytes,
+                };
+                // A set Content-Length makes ureq send exactly that many bytes, not chunked encoding.
+                let builder = builder.header("Content-Length", len.to_string());
+                let body = ureq::SendBody::from_reader(&mut reader);
+                self.agent.run(builder.body(body).map_err(invalid)?)
             }
         };
         result.map_err(|e| self.transport_error(e))
@@ -240,18 +294,22 @@ impl Client {
                 ),
             });
         }
-        let actions = match self.access {
-            Access::Pull => "pull",
-            Access::Push => "pull,push",
-        };
-        let scope = format!("repository:{}:{actions}", self.repository);
-        let mut url = format!(
-            "{realm}{}scope={}",
-            if realm.contains('?') { '&' } else { '?' },
-            encode(&scope)
-        );
+        // Docker's form: one `scope` parameter per repository, `service` as the challenge names it.
+        let mut query: Vec<String> = self
+            .scopes
+            .iter()
+            .map(|sc| format!("scope={}", encode(sc)))
+            .collect();
         if let Some(service) = param("service") {
-            url.push_str(&format!("&service={}", encode(service)));
+            query.push(format!("service={}", encode(service)));
+        }
+        if let Some(c) = &self.credentials {
+            query.push(format!("account={}", encode(&c.username)));
+        }
+        let mut url = realm.to_string();
+        if !query.is_empty() {
+            url.push(if realm.contains('?') { '&' } else { '?' });
+            url.push_str(&query.join("&"));
         }
         let mut builder = ureq::http::Request::builder().method("GET").uri(&url);
         if let Some(c) = &self.credentials {
@@ -263,10 +321,13 @@ impl Client {
         let response = self.agent.run(request).map_err(|e| self.transport_error(e))?;
         let status = response.status().as_u16();
         if status != 200 {
-            let reason = if status == 401 || status == 403 {
-                "unauthorized: incorrect username or password".to_string()
-            } else {
-                format!("HTTP {status}")
+            let reason = match (status, &self.credentials) {
+                (401 | 403, None) => format!(
+                    "authentication required; log in with `berth login {}`",
+                    self.registry
+                ),
+                (401 | 403, Some(_)) => "unauthorized: incorrect username or password".to_string(),
+                _ => format!("HTTP {status}"),
             };
             return Err(Error::Registry {
                 message: format!("registry {}: getting a token: {reason}", self.registry),
@@ -350,14 +411,95 @@ impl Client {
         }
     }
 
-    /// Uploads a blob in one request: `POST` for an upload URL, then `PUT …?digest=`.
-    pub(crate) fn upload_blob(&self, digest: &str, payload: Payload<'_>) -> Result<()> {
+    /// Puts a blob into the repository: mounted from the first of `mount_from` (other repositories
+    /// of this registry that may have it) if the registry agrees, else uploaded. The upload is one
+    /// `PUT …?digest=`, or for a blob above the chunk size `PATCH` chunks and an empty final `PUT`.
+    pub(crate) fn upload_blob(
+        &self,
+        digest: &str,
+        payload: Payload<'_>,
+        mount_from: &[String],
+    ) -> Result<Uploaded> {
         let what = self.what(&format!("uploading blob {digest}"));
         let url = self.url("blobs/uploads/");
-        let response = self.request("POST", &url, &[], Payload::Empty)?;
-        if response.status().as_u16() != 202 {
-            return Err(self.error_from(response, &what));
+        let mut response = match mount_from.first() {
+            Some(from) => {
+                let mount = format!("{url}?mount={}&from={}", encode(digest), encode(from));
+                self.request("POST", &mount, &[], Payload::Empty)?
+            }
+            None => self.request("POST", &url, &[], Payload::Empty)?,
+        };
+        // Refused because the token lacks `pull` on the source: upload as if there were none.
+        if !mount_from.is_empty() && matches!(response.status().as_u16(), 401 | 403) {
+            response = self.request("POST", &url, &[], Payload::Empty)?;
         }
+        match response.status().as_u16() {
+            201 if !mount_from.is_empty() => return Ok(Uploaded::Mounted(mount_from[0].clone())),
+            // Not mountable (the source lacks it, or the registry does not mount): an upload began.
+            202 => {}
+            _ => return Err(self.error_from(response, &what)),
+        }
+        let min_chunk = response
+            .headers()
+            .get("oci-chunk-min-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut location = self.location(&response, &what)?;
+        let chunk = std::env::var(CHUNK_ENV)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_CHUNK)
+            .max(min_chunk);
+        let final_payload = match payload {
+            Payload::File {
+                path,
+                offset,
+                len,
+                on_bytes,
+            } if len > chunk => {
+                let mut sent = 0;
+                while sent < len {
+                    let n = chunk.min(len - sent);
+                    let range = format!("{sent}-{}", sent + n - 1);
+                    let part = Payload::File {
+                        path,
+                        offset: offset + sent,
+                        len: n,
+                        on_bytes,
+                    };
+                    let headers = [
+                        ("Content-Type", "application/octet-stream"),
+                        ("Content-Range", range.as_str()),
+                    ];
+                    let response = self.request("PATCH", &location, &headers, part)?;
+                    if response.status().as_u16() != 202 {
+                        return Err(self.error_from(response, &what));
+                    }
+                    location = self.location(&response, &what)?;
+                    sent += n;
+                }
+                Payload::Empty
+            }
+            other => other,
+        };
+        location.push(if location.contains('?') { '&' } else { '?' });
+        location.push_str(&format!("digest={}", encode(digest)));
+        let response = self.request(
+            "PUT",
+            &location,
+            &[("Content-Type", "application/octet-stream")],
+            final_payload,
+        )?;
+        match response.status().as_u16() {
+            201 | 204 => Ok(Uploaded::Sent),
+            _ => Err(self.error_from(response, &what)),
+        }
+    }
+
+    /// The absolute URL an upload continues at (`Location` may be relative to the registry).
+    fn location(&self, response: &Response<Body>, what: &str) -> Result<String> {
         let location = response
             .headers()
             .get("location")
@@ -365,23 +507,13 @@ impl Client {
             .ok_or_else(|| Error::Registry {
                 message: format!("{what}: no upload location"),
             })?;
-        let mut put = if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_string()
-        } else {
-            format!("{}{location}", self.base)
-        };
-        put.push(if put.contains('?') { '&' } else { '?' });
-        put.push_str(&format!("digest={}", encode(digest)));
-        let response = self.request(
-            "PUT",
-            &put,
-            &[("Content-Type", "application/octet-stream")],
-            payload,
-        )?;
-        match response.status().as_u16() {
-            201 | 204 => Ok(()),
-            _ => Err(self.error_from(response, &what)),
-        }
+        Ok(
+            if location.starts_with("http://") || location.starts_with("https://") {
+                location.to_string()
+            } else {
+                format!("{}{location}", self.base)
+            },
+        )
     }
 
     /// Stores a manifest under `reference` (a tag).
@@ -428,9 +560,31 @@ impl Client {
                 404 => "not found".into(),
                 _ => "unexpected answer".into(),
             });
+        // A 401 that survived the token round trip: the token lacks the scope.
+        let hint = match (status, &self.credentials) {
+            (401, None) => format!("; log in with `berth login {}`", self.registry),
+            (401, Some(c)) => format!("; user \"{}\" may not do this", c.username),
+            _ => String::new(),
+        };
         Error::Registry {
-            message: format!("{what}: {detail} (HTTP {status})"),
+            message: format!("{what}: {detail}{hint} (HTTP {status})"),
         }
+    }
+}
+
+/// A request body that reports each chunk read (that is, about to be sent).
+struct Reporting<'a, R> {
+    inner: R,
+    on_bytes: Option<&'a OnBytes<'a>>,
+}
+
+impl<R: Read> Read for Reporting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(f) = self.on_bytes {
+            f(n as u64);
+        }
+        Ok(n)
     }
 }
 

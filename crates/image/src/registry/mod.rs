@@ -6,7 +6,8 @@
 //! - [`auth`]: credentials in a docker-compatible `auth.json` / `config.json`; login and logout.
 //! - `pull`: manifest (list) → platform → config → layers downloaded in parallel, each verified and
 //!   unpacked while it streams, stored in one transaction.
-//! - `push`: layers and config uploaded unless the registry has them, then an OCI manifest.
+//! - `push`: layers and config mounted or uploaded (chunked when large) unless the repository has
+//!   them, then an OCI manifest.
 //!
 //! No async runtime: a few threads do the parallel work, and nothing here ever forks.
 
@@ -36,6 +37,12 @@ pub trait Progress: Send + Sync {
     /// A layer changed state. `digest` is the blob's digest, `size` its length in bytes.
     fn layer(&self, digest: &str, size: u64, state: LayerState) {
         let _ = (digest, size, state);
+    }
+
+    /// The registry linked the layer from its repository `from`: nothing was sent (push only).
+    fn mounted(&self, digest: &str, size: u64, from: &str) {
+        let _ = from;
+        self.layer(digest, size, LayerState::AlreadyExists);
     }
 
     /// `n` more bytes of the layer with `digest` were transferred.

@@ -3,7 +3,7 @@
 //! Each missing layer is one HTTP stream, verified (blob digest and size, then diff_id) and unpacked in
 //! the same pass, several at once on plain threads. Layers the store has (by diff_id) are not fetched.
 //! Nothing gets a final name until every layer passed: an interrupted or failed pull leaves only
-//! `.tmp-*` content, which the next `sweep` removes, and the next pull starts clean.
+//! `.tmp-*` content, which the next pull (or load) sweeps away before it starts.
 
 use std::sync::Arc;
 
@@ -55,6 +55,8 @@ impl Store {
     pub fn pull(&self, conn: &mut Connection, reference: &str, options: &PullOptions) -> Result<Pulled> {
         let parsed = reference::parse(reference)?;
         let normalized = parsed.to_string();
+        // What a killed pull or load left (its `.tmp-*` content) would otherwise stay until a prune.
+        self.sweep(conn)?;
         let client = Client::new(&parsed.domain, &parsed.path, Access::Pull)?;
         let target = parsed
             .digest

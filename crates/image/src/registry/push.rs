@@ -1,15 +1,16 @@
 //! `push`: a stored image → a registry, as an OCI manifest with uncompressed layers (exactly the
 //! blobs berth stores, so every digest is already known and nothing is recompressed).
 //!
-//! Each blob is checked with `HEAD` first and only uploaded if the repository lacks it, in one
-//! `POST` + `PUT ?digest=` exchange. The manifest goes last, so a failed push never leaves a tag
-//! pointing at missing content.
+//! Each blob is checked with `HEAD` first and only uploaded if the repository lacks it: mounted from
+//! another repository of the same registry that the image was pulled from or pushed to (nothing is
+//! sent then), else in one `POST` + `PUT ?digest=` exchange, or in `PATCH` chunks when large. The
+//! manifest goes last, so a failed push never leaves a tag pointing at missing content.
 
 use std::sync::Arc;
 
 use rusqlite::Connection;
 
-use super::client::{Access, Client, Payload};
+use super::client::{Access, Client, Payload, Uploaded};
 use super::{LayerState, Progress};
 use crate::digest::sha256_digest;
 use crate::error::{Error, IoContext, Result};
@@ -74,7 +75,27 @@ impl Store {
             layers.push((diff_id.clone(), size));
         }
 
-        let client = Client::new(&parsed.domain, &parsed.path, Access::Push)?;
+        let mut client = Client::new(&parsed.domain, &parsed.path, Access::Push)?;
+        // Repositories of the same registry the image came from or went to may hold its blobs.
+        let mut mount_from: Vec<String> = Vec::new();
+        for name in self.repo_digests(conn, &image.id)? {
+            let Some((repo, _)) = name.split_once('@') else {
+                continue;
+            };
+            let Ok(other) = reference::parse(repo) else {
+                continue;
+            };
+            if other.domain == parsed.domain && other.path != parsed.path && !mount_from.contains(&other.path)
+            {
+                mount_from.push(other.path);
+            }
+        }
+        // Tokens grow with every scope asked for: a few sources are enough.
+        mount_from.truncate(3);
+        for repo in &mount_from {
+            client.add_mount_source(repo);
+        }
+        let client = client;
         let mut unique: Vec<(String, u64)> = Vec::new();
         for layer in &layers {
             if !unique.iter().any(|(d, _)| *d == layer.0) {
@@ -88,14 +109,22 @@ impl Store {
             }
             progress.layer(&diff_id, size, LayerState::Started);
             let path = self.blob_path(&diff_id)?;
-            client.upload_blob(&diff_id, Payload::File(&path))?;
-            progress.bytes(&diff_id, size);
-            progress.layer(&diff_id, size, LayerState::Pushed);
+            let reporter = |n: u64| progress.bytes(&diff_id, n);
+            let payload = Payload::File {
+                path: &path,
+                offset: 0,
+                len: size,
+                on_bytes: Some(&reporter),
+            };
+            match client.upload_blob(&diff_id, payload, &mount_from)? {
+                Uploaded::Sent => progress.layer(&diff_id, size, LayerState::Pushed),
+                Uploaded::Mounted(from) => progress.mounted(&diff_id, size, &from),
+            }
             Ok(())
         })?;
         let config_digest = sha256_digest(&config);
         if !client.blob_exists(&config_digest)? {
-            client.upload_blob(&config_digest, Payload::Bytes(&config))?;
+            client.upload_blob(&config_digest, Payload::Bytes(&config), &mount_from)?;
         }
 
         let manifest = manifest::oci_manifest_for(&config, &layers);
