@@ -15,6 +15,7 @@
 
 pub mod endpoint;
 pub mod ipam;
+mod libnft;
 pub mod netlink;
 pub mod nft;
 pub mod subnet;

@@ -1,7 +1,8 @@
 //! The berth-owned nftables table: outbound NAT, forwarding policy and published ports.
 //!
 //! The whole table is a pure function of the networks and published ports ([`Ruleset`] →
-//! [`render`]), and [`apply`] replaces it in one `nft -f -` transaction (create if missing,
+//! [`render`]), and [`apply`] replaces it in one nft transaction (libnftables in-process, see
+//! `libnft`; the `nft` tool when the library is missing) (create if missing,
 //! delete, recreate): either the new table is in place or the old one still is. Nothing
 //! outside the table is touched, so [`delete_table`] removes exactly what berth added.
 //!
@@ -201,23 +202,29 @@ pub fn apply_script(rs: &Ruleset) -> Result<String, NftError> {
     ))
 }
 
-fn run_nft(op: &str, args: &[&str], stdin: Option<&str>) -> Result<String, NftError> {
+/// Runs nft `commands` (one transaction): in-process through libnftables when it is installed (the
+/// `nftables` package brings it), else through the `nft` tool. Returns what nft printed.
+fn run_nft(op: &str, commands: &str, changes_rules: bool) -> Result<String, NftError> {
+    if let Some(out) = crate::libnft::run(commands, changes_rules) {
+        if out.status != 0 {
+            return Err(NftError::Failed {
+                op: op.to_owned(),
+                stderr: out.error.trim().to_owned(),
+            });
+        }
+        return Ok(out.output);
+    }
     let mut child = Command::new("nft")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(NftError::Spawn)?;
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        // A write error shows up as nft's failure below.
-        let _ = pipe.write_all(input.as_bytes());
-    }
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    // A write error shows up as nft's failure below.
+    let _ = pipe.write_all(commands.as_bytes());
+    drop(pipe);
     let out = child.wait_with_output().map_err(NftError::Spawn)?;
     if !out.status.success() {
         return Err(NftError::Failed {
@@ -231,7 +238,7 @@ fn run_nft(op: &str, args: &[&str], stdin: Option<&str>) -> Result<String, NftEr
 /// Replaces the berth table with `rs`, atomically.
 pub fn apply(rs: &Ruleset) -> Result<(), NftError> {
     let script = apply_script(rs)?;
-    run_nft(&format!("apply table {}", rs.table), &["-f", "-"], Some(&script)).map(drop)
+    run_nft(&format!("apply table {}", rs.table), &script, true).map(drop)
 }
 
 /// Deletes the berth table if it exists (cleanup, `network prune` of the last network).
@@ -239,13 +246,13 @@ pub fn delete_table(table: &str) -> Result<(), NftError> {
     check_name(table)?;
     // Creating it first makes the delete succeed whether or not it existed, in one transaction.
     let script = format!("table {FAMILY} {table}\ndelete table {FAMILY} {table}\n");
-    run_nft(&format!("delete table {table}"), &["-f", "-"], Some(&script)).map(drop)
+    run_nft(&format!("delete table {table}"), &script, true).map(drop)
 }
 
 /// True when the berth table exists.
 pub fn table_exists(table: &str) -> Result<bool, NftError> {
     check_name(table)?;
-    match run_nft("list table", &["list", "table", FAMILY, table], None) {
+    match run_nft("list table", &format!("list table {FAMILY} {table}"), false) {
         Ok(_) => Ok(true),
         Err(NftError::Failed { .. }) => Ok(false),
         Err(e) => Err(e),
@@ -255,7 +262,7 @@ pub fn table_exists(table: &str) -> Result<bool, NftError> {
 /// The live table as nft prints it (for tests and `inspect`-style debugging).
 pub fn list_table(table: &str) -> Result<String, NftError> {
     check_name(table)?;
-    run_nft("list table", &["list", "table", FAMILY, table], None)
+    run_nft("list table", &format!("list table {FAMILY} {table}"), false)
 }
 
 fn write_sysctl(path: String, value: &str) -> Result<(), NftError> {

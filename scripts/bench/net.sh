@@ -1,0 +1,367 @@
+# Networking section of scripts/bench.sh (sourced by it, not run alone): uses its helpers (time_once, stats,
+# podman_, say, free_port) and variables ($berth, $broot, $work, $samples, $seq_no, $errlog).
+#
+# 1. Start-up with networking, interleaved like the start-up section: berth on its default bridge network, berth
+#    --network none, berth -p 127.0.0.1:P:80; podman on its default network (netavark bridge), --network none,
+#    -p 127.0.0.1:P:80. berth's network setup cost = bridge - none (medians), podman's likewise.
+# 2. `network create NAME` (the `network rm` after it untimed), berth vs podman, interleaved.
+# 3. HTTP requests/s through a published port on 127.0.0.1 vs to the container's own address on berth's
+#    bridge (busybox httpd serving a 1 KiB file), with wrk, interleaved rounds.
+# 4. Where the time goes: one traced run of each berth command, time spent in `nft` child processes.
+#
+# Traffic goes only to 127.0.0.1 and to the address of the container this script started, checked to be
+# routed through the bridge of the bench's own berth root.
+
+NET_N=${BENCH_NET_N:-$N}
+WRK_SECS=${BENCH_WRK_SECS:-3}
+WRK_ROUNDS=${BENCH_WRK_ROUNDS:-3}
+for n in NET_N WRK_SECS WRK_ROUNDS; do
+    [[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 1 ]] || die "BENCH_${n#NET_} must be a positive integer"
+done
+
+# The contenders. Ports are picked in net_run.
+net_port_berth="" net_port_podman="" net_port_http=""
+netc_bridge() { "$berth" --root "$broot" run --rm busybox true; }
+netc_none() { "$berth" --root "$broot" run --rm --network none busybox true; }
+netc_publish() { "$berth" --root "$broot" run --rm -p "127.0.0.1:$net_port_berth:80" busybox true; }
+netc_podman() { podman_ run --rm busybox true; }
+netc_podmannone() { podman_ run --rm --network none busybox true; }
+netc_podmanpublish() { podman_ run --rm -p "127.0.0.1:$net_port_podman:80" busybox true; }
+netcr_berth() { "$berth" --root "$broot" network create "bench-net-$seq_no"; }
+netcr_podman() { podman_ network create "bench-net-$seq_no"; }
+after_netcr_berth() { "$berth" --root "$broot" network rm "bench-net-$seq_no" >/dev/null 2>>"$errlog" || true; }
+after_netcr_podman() { podman_ network rm -f "bench-net-$seq_no" >/dev/null 2>>"$errlog" || true; }
+net_all=(bridge none publish podman podmannone podmanpublish)
+net_cr_all=(berth podman)
+declare -A net_label=(
+    [bridge]="berth run --rm busybox true (default bridge network)"
+    [none]="berth run --rm --network none busybox true"
+    [publish]="berth run --rm -p 127.0.0.1:P:80 busybox true"
+    [podman]="podman run --rm busybox true (default network: netavark bridge)"
+    [podmannone]="podman run --rm --network none busybox true"
+    [podmanpublish]="podman run --rm -p 127.0.0.1:P:80 busybox true"
+)
+declare -A net_unavail=() net_cr_unavail=() net_fail=()
+declare -A net_med=() net_p90=() net_min=() net_cnt=()
+declare -A netcr_med=() netcr_p90=() netcr_min=() netcr_cnt=()
+net_ran=0
+net_skip_reason=""
+
+# Bookkeeping of what the tools may leave outside the temp dir: netavark's bridge and its iptables-nft tables.
+net_nft_before=$(nft list tables 2>/dev/null || true)
+net_podman0_before=0
+[[ -e /sys/class/net/podman0 ]] && net_podman0_before=1
+
+# interleave PREFIX ROUNDS WARMUP SAMPLE_PREFIX CONTENDER...: every round runs each contender once in a fresh
+# random order: PREFIX_C timed, then after_PREFIX_C (if defined) untimed.
+interleave() {
+    local prefix=$1 rounds=$2 warm=$3 sp=$4 round k j c f
+    shift 4
+    local -a order
+    for ((round = 0; round < warm + rounds; round++)); do
+        order=("$@")
+        for ((k = ${#order[@]} - 1; k > 0; k--)); do
+            j=$((RANDOM % (k + 1)))
+            c=${order[k]} order[k]=${order[j]} order[j]=$c
+        done
+        for c in "${order[@]}"; do
+            seq_no=$((seq_no + 1))
+            f=$samples/$sp-$c.txt
+            ((round < warm)) && f=$samples/warmup.txt
+            time_once "$f" "${prefix}_$c" || net_fail[$sp-$c]=$((${net_fail[$sp-$c]:-0} + 1))
+            if declare -F "after_${prefix}_$c" >/dev/null; then "after_${prefix}_$c"; fi
+        done
+    done
+}
+
+# preflight PREFIX UNAVAIL_ARRAY C: one untimed run; prints nothing, returns 1 (and records why) on failure.
+preflight() {
+    local prefix=$1 c=$3 before
+    local -n un=$2
+    seq_no=$((seq_no + 1))
+    before=$(wc -l <"$errlog")
+    if "${prefix}_$c" >/dev/null 2>>"$errlog"; then
+        if declare -F "after_${prefix}_$c" >/dev/null; then "after_${prefix}_$c"; fi
+        return 0
+    fi
+    un[$c]="failed: $(tail -n +"$((before + 1))" "$errlog" | grep -v '^$' | head -1 | cut -c1-150)"
+    if declare -F "after_${prefix}_$c" >/dev/null; then "after_${prefix}_$c"; fi
+    return 1
+}
+
+# nft_time STRACE_FILE: "calls ms_in_nft ms_traced" from `strace -f -tt -e trace=process` output: an nft call
+# runs from its (first) execve attempt to its exit.
+nft_time() {
+    awk 'function t(s, a) { split(s, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
+        NR == 1 { t0 = t($2) }
+        { last = t($2) }
+        /execve\("[^"]*\/nft"/ && !($1 in st) { st[$1] = t($2); n++ }
+        ($3 ~ /^exit_group/ || $3 == "+++") && ($1 in st) && !($1 in done) { tot += t($2) - st[$1]; done[$1] = 1 }
+        END { printf "%d %.1f %.1f\n", n, tot * 1000, (last - t0) * 1000 }' "$1"
+}
+
+# wrk_parse FILE: "requests seconds req_per_s socket_errors non2xx"
+wrk_parse() {
+    awk '/requests in/ { r = $1; s = $4; sub(/s,?$/, "", s) }
+        /^Requests\/sec:/ { rps = $2 }
+        /Socket errors:/ { gsub(/,/, ""); e = $4 + $6 + $8 + $10 }
+        /Non-2xx/ { x = $NF }
+        END { printf "%s %s %s %d %d\n", (r == "" ? "-" : r), (s == "" ? "-" : s), (rps == "" ? "-" : rps), e, x }' "$1"
+}
+# median of a file of numbers (floats), "-" when empty
+fmedian() { [[ -s $1 ]] || { echo -; return; }; sort -g "$1" | awk '{ a[NR] = $1 } END { n = NR; printf "%.0f\n", (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'; }
+diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.3f", a - b }'; }
+
+net_run() {
+    local c
+    if [[ $podman_ready -ne 1 ]]; then
+        net_unavail[podman]="podman missing or its setup failed"
+        net_unavail[podmannone]=${net_unavail[podman]} net_unavail[podmanpublish]=${net_unavail[podman]}
+        net_cr_unavail[podman]=${net_unavail[podman]}
+    fi
+    free_port net_port_berth && free_port net_port_podman && free_port net_port_http ||
+        { net_skip_reason="no free TCP port found on 127.0.0.1"; return 0; }
+
+    # Preflight (the first bridge run creates berth's default network, untimed).
+    local -a live=() live_cr=()
+    for c in "${net_all[@]}"; do
+        [[ -n ${net_unavail[$c]:-} ]] && continue
+        if preflight netc net_unavail "$c"; then live+=("$c"); fi
+    done
+    if [[ -n ${net_unavail[bridge]:-} ]]; then say "berth on the bridge network failed: ${net_unavail[bridge]}"; fi
+    say "networking: ${#live[@]} contenders x ($WARMUP warmup + $NET_N timed) rounds, interleaved"
+    if [[ ${#live[@]} -gt 0 ]]; then interleave netc "$NET_N" "$WARMUP" net "${live[@]}"; fi
+    for c in "${net_all[@]}"; do
+        read -r net_med[$c] net_p90[$c] net_min[$c] net_cnt[$c] < <(stats "$samples/net-$c.txt")
+    done
+
+    for c in "${net_cr_all[@]}"; do
+        [[ -n ${net_cr_unavail[$c]:-} ]] && continue
+        if preflight netcr net_cr_unavail "$c"; then live_cr+=("$c"); fi
+    done
+    say "network create: ${#live_cr[@]} contenders x ($WARMUP warmup + $NET_N timed) rounds, interleaved"
+    if [[ ${#live_cr[@]} -gt 0 ]]; then interleave netcr "$NET_N" "$WARMUP" netcr "${live_cr[@]}"; fi
+    for c in "${net_cr_all[@]}"; do
+        read -r netcr_med[$c] netcr_p90[$c] netcr_min[$c] netcr_cnt[$c] < <(stats "$samples/netcr-$c.txt")
+    done
+    net_ran=1
+    net_http
+    net_trace
+}
+
+# --- HTTP through a published port vs direct --------------------------------------------------------------------
+wrk_pub_rps=- wrk_direct_rps=- wrk_note="" http_ip=""
+declare -A wrk_req=([pub]=0 [direct]=0) wrk_err=([pub]=0 [direct]=0) wrk_non2xx=([pub]=0 [direct]=0)
+net_http() {
+    if ! have wrk; then wrk_note="wrk missing"; return 0; fi
+    if [[ -n ${net_unavail[bridge]:-} ]]; then wrk_note="berth's bridge network failed"; return 0; fi
+    local www=$work/www br ip route r order w url out req secs rps err non
+    mkdir -p "$www"
+    head -c 768 /dev/urandom | base64 -w 64 | head -c 1023 >"$www/index.html"
+    echo >>"$www/index.html" # 1024 bytes
+    if ! "$berth" --root "$broot" run -d --name bench-httpd -p "127.0.0.1:$net_port_http:80" -v "$www:/www:ro" \
+        busybox httpd -f -p 80 -h /www >/dev/null 2>>"$errlog"; then
+        wrk_note="berth run -d httpd failed"
+        return 0
+    fi
+    ip=$("$berth" --root "$broot" inspect -f '{{.NetworkSettings.IPAddress}}' bench-httpd 2>>"$errlog" || true)
+    br=$("$berth" --root "$broot" network inspect bridge 2>/dev/null |
+        sed -n 's/.*"com.docker.network.bridge.name": "\([^"]*\)".*/\1/p' | head -1)
+    route=$(ip -o route get "$ip" 2>/dev/null || true)
+    # Only an address on the bench root's own bridge is a target.
+    if [[ ! $ip =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ || -z $br || " $route " != *" dev $br "* ]]; then
+        wrk_note="the container's address ($ip) is not routed through the bench's bridge ($br); not measured"
+        "$berth" --root "$broot" rm -f bench-httpd >/dev/null 2>&1 || true
+        return 0
+    fi
+    http_ip=$ip
+    for ((r = 0; r < 50; r++)); do # until httpd answers through the published port
+        (exec 3<>"/dev/tcp/127.0.0.1/$net_port_http") 2>/dev/null && break
+        sleep 0.05
+    done
+    say "HTTP: wrk -t2 -c20, $WRK_ROUNDS x ${WRK_SECS} s each way, interleaved"
+    wrk -t2 -c20 -d1s "http://127.0.0.1:$net_port_http/" >/dev/null 2>&1 || true # warm-up
+    wrk -t2 -c20 -d1s "http://$ip:80/" >/dev/null 2>&1 || true
+    for ((r = 0; r < WRK_ROUNDS; r++)); do
+        order=(pub direct)
+        ((RANDOM % 2)) && order=(direct pub)
+        for w in "${order[@]}"; do
+            if [[ $w == pub ]]; then url="http://127.0.0.1:$net_port_http/"; else url="http://$ip:80/"; fi
+            out=$work/wrk-$w-$r.txt
+            wrk -t2 -c20 -d"${WRK_SECS}s" "$url" >"$out" 2>&1 || echo "wrk $url failed" >>"$errlog"
+            read -r req secs rps err non < <(wrk_parse "$out")
+            [[ $rps == - ]] && continue
+            echo "$rps" >>"$samples/wrk-$w.txt"
+            wrk_req[$w]=$((${wrk_req[$w]:-0} + req))
+            wrk_err[$w]=$((${wrk_err[$w]:-0} + err))
+            wrk_non2xx[$w]=$((${wrk_non2xx[$w]:-0} + non))
+        done
+    done
+    wrk_pub_rps=$(fmedian "$samples/wrk-pub.txt")
+    wrk_direct_rps=$(fmedian "$samples/wrk-direct.txt")
+    "$berth" --root "$broot" rm -f bench-httpd >/dev/null 2>>"$errlog" || true
+}
+
+# --- where the time goes: nft child processes ---------------------------------------------------------------------
+net_trace_md=""
+net_trace() {
+    have strace || return 0
+    local what t n ms traced rows=""
+    for what in bridge publish create; do
+        t=$work/strace-net-$what.txt
+        seq_no=$((seq_no + 1))
+        case $what in
+            bridge) strace -f -tt -e trace=process -o "$t" "$berth" --root "$broot" run --rm busybox true ;;
+            publish) strace -f -tt -e trace=process -o "$t" "$berth" --root "$broot" run --rm \
+                -p "127.0.0.1:$net_port_berth:80" busybox true ;;
+            create) strace -f -tt -e trace=process -o "$t" "$berth" --root "$broot" network create "bench-net-$seq_no" ;;
+        esac >/dev/null 2>>"$errlog" || continue
+        [[ $what == create ]] && after_netcr_berth
+        read -r n ms traced < <(nft_time "$t")
+        case $what in
+            bridge) rows+="| \`run --rm busybox true\` (bridge) | $traced | $n | $ms |"$'\n' ;;
+            publish) rows+="| \`run --rm -p 127.0.0.1:P:80 busybox true\` | $traced | $n | $ms |"$'\n' ;;
+            create) rows+="| \`network create NAME\` | $traced | $n | $ms |"$'\n' ;;
+        esac
+    done
+    [[ -n $rows ]] || return 0
+    net_trace_md="| berth command (one run under \`strace -f -e trace=process\`) | traced ms | \`nft\` runs | ms inside \`nft\` |"$'\n'
+    net_trace_md+="|---|---:|---:|---:|"$'\n'"$rows"
+}
+
+# --- report -------------------------------------------------------------------------------------------------------
+net_setup_berth=- net_setup_podman=- net_pub_berth=- net_pub_podman=- r_net_podman=- r_http=-
+net_derive() {
+    net_setup_berth=$(diff_ms "${net_med[bridge]:--}" "${net_med[none]:--}")
+    net_setup_podman=$(diff_ms "${net_med[podman]:--}" "${net_med[podmannone]:--}")
+    net_pub_berth=$(diff_ms "${net_med[publish]:--}" "${net_med[bridge]:--}")
+    net_pub_podman=$(diff_ms "${net_med[podmanpublish]:--}" "${net_med[podman]:--}")
+    r_net_podman=$(ratio "${net_med[podman]:--}" "${net_med[bridge]:--}")
+    r_http=$(ratio "$wrk_pub_rps" "$wrk_direct_rps")
+}
+fmt_dms() { [[ $1 == - ]] && { echo n/a; return; }; awk -v x="$1" 'BEGIN { printf "%+.1f ms", x }'; }
+
+net_report_md() {
+    local c fl
+    echo "## Networking"
+    echo
+    if [[ $net_ran -ne 1 ]]; then
+        echo "_Not measured: ${net_skip_reason:-BENCH_NET=0}._"
+        echo
+        return
+    fi
+    echo "Start-up with networking, $NET_N interleaved rounds after $WARMUP warmup rounds (every round runs each"
+    echo "contender once, in a fresh random order). berth's default network (\`bridge\`, created on its first use,"
+    echo "untimed) vs podman's (\`podman\`, a netavark bridge), and both with \`--network none\`. Ports published on"
+    echo "127.0.0.1: $net_port_berth for berth, $net_port_podman for podman."
+    echo
+    echo "| | median | p90 | min | runs | vs berth bridge |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for c in "${net_all[@]}"; do
+        if [[ -n ${net_unavail[$c]:-} ]]; then
+            echo "| ${net_label[$c]} | n/a | | | 0 | ${net_unavail[$c]//|/\\|} |"
+            continue
+        fi
+        fl=""
+        [[ -n ${net_fail[net-$c]:-} ]] && fl=" (${net_fail[net-$c]} failed)"
+        echo "| ${net_label[$c]} | $(fmt_ms "${net_med[$c]}") | $(fmt_ms "${net_p90[$c]}") | $(fmt_ms "${net_min[$c]}") | ${net_cnt[$c]}$fl | $(ratio "${net_med[$c]}" "${net_med[bridge]}")× |"
+    done
+    echo
+    echo "| cost of (difference of medians) | berth | podman |"
+    echo "|---|---:|---:|"
+    echo "| network setup: bridge − none | $(fmt_dms "$net_setup_berth") | $(fmt_dms "$net_setup_podman") |"
+    echo "| publishing a port: -p − bridge | $(fmt_dms "$net_pub_berth") | $(fmt_dms "$net_pub_podman") |"
+    echo
+    echo "\`network create NAME\` ($NET_N interleaved rounds after $WARMUP warmup rounds; the \`network rm\` after each"
+    echo "untimed). berth makes the bridge, its address and the root's nft table right away; podman only writes the"
+    echo "network's JSON file (netavark makes the bridge when the first container joins)."
+    echo
+    echo "| | median | p90 | min | runs |"
+    echo "|---|---:|---:|---:|---:|"
+    for c in "${net_cr_all[@]}"; do
+        if [[ -n ${net_cr_unavail[$c]:-} ]]; then
+            echo "| $c network create | n/a | | | 0 (${net_cr_unavail[$c]//|/\\|}) |"
+            continue
+        fi
+        fl=""
+        [[ -n ${net_fail[netcr-$c]:-} ]] && fl=" (${net_fail[netcr-$c]} failed)"
+        echo "| $c network create | $(fmt_ms "${netcr_med[$c]}") | $(fmt_ms "${netcr_p90[$c]}") | $(fmt_ms "${netcr_min[$c]}") | ${netcr_cnt[$c]}$fl |"
+    done
+    echo
+    echo "HTTP through a published port vs to the container directly: \`berth run -d -p 127.0.0.1:$net_port_http:80 -v DIR:/www:ro"
+    echo "busybox httpd -f -p 80 -h /www\` serving a 1 KiB index.html, and \`wrk -t2 -c20 -d${WRK_SECS}s\` against"
+    echo "\`http://127.0.0.1:$net_port_http/\` (nft DNAT in the output hook, masquerade onto the bridge) and against"
+    echo "\`http://${http_ip:-CONTAINER_IP}:80/\` (routed to the bridge); $WRK_ROUNDS rounds each way, interleaved, after a 1 s warm-up"
+    echo "each. busybox httpd forks a process per request and closes every connection, so it is the bottleneck (and"
+    echo "wrk shares the 2 CPUs with it): the ratio is the point, not the absolute rate."
+    echo
+    if [[ -n $wrk_note ]]; then
+        echo "_Not measured: ${wrk_note}._"
+    else
+        echo "| | requests/s (median of rounds) | requests | socket errors | non-2xx |"
+        echo "|---|---:|---:|---:|---:|"
+        echo "| published port 127.0.0.1:$net_port_http | $wrk_pub_rps | ${wrk_req[pub]} | ${wrk_err[pub]} | ${wrk_non2xx[pub]} |"
+        echo "| container address $http_ip:80 | $wrk_direct_rps | ${wrk_req[direct]} | ${wrk_err[direct]} | ${wrk_non2xx[direct]} |"
+        echo "| published / direct | ${r_http}× | | | |"
+    fi
+    echo
+    if [[ -n $net_trace_md ]]; then
+        echo "Where berth's networking time goes: berth applies its nft ruleset by running \`nft -f -\`; one traced run"
+        echo "of each command, the time from the \`nft\` child's execve to its exit (strace slows every syscall, so the"
+        echo "shares matter more than the absolute numbers):"
+        echo
+        echo "$net_trace_md"
+    fi
+}
+
+net_targets_md() {
+    [[ $net_ran -eq 1 ]] || return 0
+    echo "| podman run (its bridge) / berth run (bridge) ≥ 10 × | ${r_net_podman}× | $(verdict "$(cmp_ge "$r_net_podman" 10)") |"
+    echo "| berth network setup (bridge − none) < 10 ms | $(fmt_dms "$net_setup_berth") | $(verdict "$(cmp_lt "$net_setup_berth" 10)") |"
+    echo "| berth network create < 10 ms | $(fmt_ms "${netcr_med[berth]:--}") | $(verdict "$(cmp_lt "${netcr_med[berth]:--}" 10)") |"
+    echo "| published-port HTTP within 10 % of direct (≥ 0.90 ×) | ${r_http}× | $(verdict "$(cmp_ge "$r_http" 0.9)") |"
+}
+
+net_table() {
+    [[ $net_ran -eq 1 ]] || { echo "networking: not measured (${net_skip_reason:-BENCH_NET=0})"; return 0; }
+    local c
+    row "start-up with networking" "median" "p90" ""
+    for c in "${net_all[@]}"; do
+        if [[ -n ${net_unavail[$c]:-} ]]; then
+            row "${net_label[$c]:0:64}" "n/a" "" "${net_unavail[$c]:0:60}"
+        else
+            row "${net_label[$c]:0:64}" "$(fmt_ms "${net_med[$c]}")" "$(fmt_ms "${net_p90[$c]}")" "$(ratio "${net_med[$c]}" "${net_med[bridge]}")x berth bridge"
+        fi
+    done
+    row "network setup, bridge - none (berth / podman)" "$(fmt_dms "$net_setup_berth")" "$(fmt_dms "$net_setup_podman")" ""
+    row "network create (berth / podman), median" "$(fmt_ms "${netcr_med[berth]:--}")" "$(fmt_ms "${netcr_med[podman]:--}")" ""
+    if [[ -z $wrk_note ]]; then
+        row "HTTP req/s: published port / container address" "$wrk_pub_rps" "$wrk_direct_rps" "${r_http}x"
+    else
+        row "HTTP req/s" "n/a" "" "$wrk_note"
+    fi
+}
+
+net_targets_line() {
+    [[ $net_ran -eq 1 ]] || return 0
+    echo "targets (networking): podman/berth bridge ${r_net_podman}x (>= 10), network setup $(fmt_dms "$net_setup_berth") (< 10)," \
+        "network create $(fmt_ms "${netcr_med[berth]:--}") (< 10), published/direct HTTP ${r_http}x (>= 0.90)"
+}
+
+# Cleanup of what podman/netavark made outside the temp dir (berth's networks go with `network prune` on the
+# bench's roots, in bench.sh's cleanup). Runs after the containers are gone.
+net_cleanup() {
+    local t chains
+    if [[ $net_podman0_before -eq 0 && -d /sys/class/net/podman0/brif ]] && [[ -z $(ls /sys/class/net/podman0/brif) ]]; then
+        ip link del podman0 2>/dev/null
+    fi
+    # netavark's iptables-nft tables, when they did not exist before and hold nothing but its chains.
+    for t in nat filter; do
+        grep -qx "table ip $t" <<<"$net_nft_before" && continue
+        nft list table ip "$t" >/dev/null 2>&1 || continue
+        chains=$(nft list table ip "$t" 2>/dev/null | awk '$1 == "chain" { print $2 }' |
+            grep -Ev '^(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING|NETAVARK.*)$' || true)
+        [[ -z $chains ]] && nft delete table ip "$t" 2>/dev/null
+    done
+    return 0
+}
