@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks berth against the kernel floor, crun, runc and podman (`make bench`); prints a table and writes
-# BENCHMARKS.md. Needs root. Everything it creates (containers, podman storage, bundles, berth roots, cgroups)
-# lives under one temp dir or is named after it, and is removed at the end, on failure and on Ctrl-C.
+# BENCHMARKS.md. Needs root. Everything it creates (containers, podman storage, bundles, berth roots, cgroups,
+# berth's and podman's networks, bridges and nft tables, a local registry) lives under one temp dir or is named
+# after it, and is removed at the end, on failure and on Ctrl-C. Sections: start-up, idle monitor memory, many
+# containers, networking (scripts/bench/net.sh), images: pull, save, load (scripts/bench/images.sh).
 #
 # Environment:
 #   BERTH_BIN          berth binary (default target/release/berth; built with `cargo build --release` if missing)
@@ -9,6 +11,10 @@
 #   BENCH_N            timed runs per start-up measurement (default 30); BENCH_WARMUP untimed ones first (3)
 #   BENCH_MANY         containers in the many-containers test (default 50); BENCH_REPS ps/exec samples (20)
 #   BENCH_PODMAN_MANY  0 skips podman's many-containers run (the slowest part, ~15 s)
+#   BENCH_NET          0 skips the networking section (~70 s); BENCH_NET_N timed rounds there (default BENCH_N)
+#   BENCH_WRK_ROUNDS   wrk rounds each way in the HTTP test (default 3); BENCH_WRK_SECS seconds per round (3)
+#   BENCH_PULL         0 skips the images section (pull, save, load; ~60 s)
+#   BENCH_PULL_REPS    reps per pull/save/load contender (default 5); BENCH_PULL_MIB size of the big layer (100)
 #   BENCH_OUT          report file (default BENCHMARKS.md at the repo root)
 #   BENCH_TMPDIR       where the temp dir goes (default /var/tmp: a disk, like /var/lib/berth)
 #   BENCH_NICE         niceness for the whole run (default -10, so other load on a shared machine disturbs less;
@@ -27,6 +33,8 @@ WARMUP=${BENCH_WARMUP:-3}
 MANY=${BENCH_MANY:-50}
 REPS=${BENCH_REPS:-20}
 PODMAN_MANY=${BENCH_PODMAN_MANY:-1}
+NET=${BENCH_NET:-1}
+PULL=${BENCH_PULL:-1}
 out_md=${BENCH_OUT:-$repo/BENCHMARKS.md}
 berth=${BERTH_BIN:-target/release/berth}
 [[ $berth == /* ]] || berth=$repo/$berth
@@ -55,8 +63,10 @@ fi
 # --- peers -------------------------------------------------------------------------------------------------
 have() { command -v "$1" >/dev/null 2>&1; }
 install_missing() {
-    local missing=() p
-    for p in crun runc podman conmon strace; do
+    local missing=() p want=(crun runc podman conmon strace)
+    [[ $NET != 0 ]] && want+=(wrk)
+    [[ $PULL != 0 ]] && want+=(docker-registry skopeo)
+    for p in "${want[@]}"; do
         if [[ $p == conmon ]]; then
             have conmon || [[ -x /usr/libexec/podman/conmon ]] || missing+=(conmon)
         else
@@ -114,7 +124,7 @@ note_preexisting() {
 }
 for r in "${cg_roots[@]}"; do note_preexisting "$r/berth" "$r/libpod_parent"; done
 note_preexisting /var/lib/containers /var/lib/containers/cache /var/lib/containers/cache/blob-info-cache-v1.boltdb \
-    /run/containers /run/containers/networks
+    /run/containers /run/containers/networks /run/containers/networks/ipam.db /run/netns
 
 podman_() { CONTAINERS_CONF=$work/podman/containers.conf podman --root "$work/podman/root" \
     --runroot "$work/podman/runroot" --tmpdir "$work/podman/tmp" "$@"; }
@@ -146,7 +156,7 @@ rmdir_cgroups() {
 }
 
 cleanup() {
-    local rc=$? i pid r p tags
+    local rc=$? i pid r p tags tag ids
     set +e
     trap - EXIT INT TERM
     say "cleaning up"
@@ -154,10 +164,17 @@ cleanup() {
         [[ -n $r && -d $r ]] || continue
         ids=$("$berth" --root "$r" ps -aq 2>/dev/null)
         [[ -n $ids ]] && "$berth" --root "$r" rm -f $ids >/dev/null 2>&1
+        "$berth" --root "$r" network prune >/dev/null 2>&1
+        # Should prune have failed: the default network's bridge and the root's nft table are named after it.
+        tag=$(printf '%s' "$r" | sha256sum | cut -c1-8)
+        [[ -e /sys/class/net/berth$tag ]] && ip link del "berth$tag" 2>/dev/null
+        nft list table ip "berth-$tag" >/dev/null 2>&1 && nft delete table ip "berth-$tag" 2>/dev/null
     done
     if [[ $podman_ready -eq 1 ]]; then
         podman_ rm -f -a -t 0 >/dev/null 2>&1
+        podman_ network prune -f >/dev/null 2>&1
     fi
+    declare -F img_cleanup >/dev/null && img_cleanup
     # crun/runc containers of ours that `run` left behind (normally none).
     for i in $(runc list -q 2>/dev/null | grep "^$idp-"); do runc delete -f "$i" >/dev/null 2>&1; done
     for i in $(crun list -q 2>/dev/null | grep "^$idp-"); do "${crun_cmd[@]}" delete -f "$i" >/dev/null 2>&1; done
@@ -190,7 +207,10 @@ cleanup() {
     done
     [[ -z ${preexisting[/var/lib/containers/cache/blob-info-cache-v1.boltdb]:-} ]] &&
         rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb
-    for p in /var/lib/containers/cache /var/lib/containers /run/containers/networks /run/containers; do
+    # netavark's address database, its bridge and iptables-nft tables (when podman's bridge network ran).
+    [[ -z ${preexisting[/run/containers/networks/ipam.db]:-} ]] && rm -f /run/containers/networks/ipam.db
+    declare -F net_cleanup >/dev/null && net_cleanup
+    for p in /var/lib/containers/cache /var/lib/containers /run/containers/networks /run/containers /run/netns; do
         [[ -z ${preexisting[$p]:-} ]] && rmdir "$p" 2>/dev/null
     done
     exit "$rc"
@@ -237,6 +257,22 @@ per_run() { awk -v t="$1" -v n="$MANY" 'BEGIN { if (t == "-") print "-"; else pr
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "n/a"; else printf "%.2f MiB", k / 1024 }'; }
 
+# free_port VAR: sets VAR to a TCP port on 127.0.0.1 that nobody listens on and this run has not handed out,
+# below the ephemeral range (so no client socket takes it meanwhile).
+declare -A ports_given=()
+free_port() {
+    local p i
+    for ((i = 0; i < 500; i++)); do
+        p=$((20000 + RANDOM % 12000))
+        [[ -n ${ports_given[$p]:-} ]] && continue
+        [[ -z $(ss -Htln "sport = :$p" 2>/dev/null) ]] || continue
+        ports_given[$p]=1
+        printf -v "$1" '%s' "$p"
+        return 0
+    done
+    return 1
+}
+
 # --- setup ----------------------------------------------------------------------------------------------------
 machine_kernel=$(uname -r)
 machine_cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -279,7 +315,7 @@ berth_version=$("$berth" --version 2>/dev/null | head -1)
 berth_built=$(date -u -r "$berth" '+%Y-%m-%d %H:%M UTC')
 
 # OCI bundle for crun and runc: the same rootfs, /bin/true, no terminal, the default namespaces (network too,
-# like berth's default --network none).
+# like the --network none berth and podman run with here).
 tar -xf "$image" -C "$bundle/rootfs"
 oci_ok=0
 if have runc || have crun; then
@@ -296,7 +332,7 @@ fi
 # CAP_SYS_RESOURCE: podman's defaults for nofile and nproc would be refused).
 podman_note=""
 if have podman; then
-    mkdir -p "$work/podman/root" "$work/podman/runroot" "$work/podman/tmp"
+    mkdir -p "$work/podman/root" "$work/podman/runroot" "$work/podman/tmp" "$work/podman/networks"
     nofile=$(ulimit -Hn)
     [[ $nofile == unlimited ]] && nofile=1048576
     nproc_lim=$(ulimit -Hu)
@@ -313,6 +349,8 @@ if have podman; then
             echo "[engine.runtimes]"
             echo "crun = [\"${crun_cmd[0]}\"]"
         fi
+        echo "[network]"
+        echo "network_config_dir = \"$work/podman/networks\"" # `network create` writes here, not /etc/containers
     } >"$work/podman/containers.conf"
     [[ ${crun_cmd[0]} != crun ]] && podman_note=" (its crun through crun-hybrid)"
     if podman_ import "$image" busybox >/dev/null 2>>"$setuplog"; then
@@ -328,8 +366,10 @@ seq_no=0
 case_kernel() { unshare --fork --pid --mount --uts --ipc --net chroot "$bundle/rootfs" /bin/true; }
 case_crun() { "${crun_cmd[@]}" run -b "$bundle" "$idp-crun-$seq_no"; }
 case_runc() { runc run -b "$bundle" "$idp-runc-$seq_no"; }
-case_berth() { "$berth" --root "$broot" run --rm busybox true; }
-case_berthtmpfs() { "$berth" --root "$shmroot" run --rm busybox true; }
+# berth with --network none like podman, and like crun and runc with their empty network namespace (berth's
+# default is its bridge network now: that costs more, and is measured in the networking section).
+case_berth() { "$berth" --root "$broot" run --rm --network none busybox true; }
+case_berthtmpfs() { "$berth" --root "$shmroot" run --rm --network none busybox true; }
 case_podman() { podman_ run --rm --network none busybox true; }
 # After a crun/runc run (untimed): delete the container if `run` did not.
 after_crun() { [[ -d /run/crun/$idp-crun-$seq_no ]] && "${crun_cmd[@]}" delete -f "$idp-crun-$seq_no" >/dev/null 2>&1; return 0; }
@@ -343,7 +383,7 @@ declare -A label=(
     [kernel]="kernel lower bound (unshare + chroot)"
     [crun]="$crun_label"
     [runc]="runc run"
-    [berth]="berth run --rm busybox true"
+    [berth]="berth run --rm --network none busybox true"
     [berthtmpfs]="berth run --rm, root on tmpfs (diagnostic)"
     [podman]="podman run --rm --network none$podman_note"
 )
@@ -404,7 +444,7 @@ settle=${BENCH_SETTLE:-1}
 
 say "idle monitor memory"
 mem_berth_pss=- mem_berth_rss=- mem_berth_comm=? mem_conmon_pss=- mem_conmon_rss=- mem_conmon_comm=?
-"$berth" --root "$broot" run -d --name bench-mem busybox sleep 1000 >/dev/null
+"$berth" --root "$broot" run -d --network none --name bench-mem busybox sleep 1000 >/dev/null
 pid=$("$berth" --root "$broot" inspect -f '{{.State.Pid}}' bench-mem)
 mon=$(ppid_of "$pid")
 sleep "$settle"
@@ -428,8 +468,7 @@ many() {
     local eng=$1 i t0 t1 pids pid mon p r sp=0 sr=0 nmon=0
     local -a cli
     if [[ $eng == berth ]]; then cli=("$berth" --root "$broot"); else cli=(podman_); fi
-    local run_extra=()
-    [[ $eng == podman ]] && run_extra=(--network none)
+    local run_extra=(--network none)
     say "$eng: $MANY detached containers"
     t0=$EPOCHREALTIME
     for ((i = 1; i <= MANY; i++)); do
@@ -485,11 +524,19 @@ for e in berth podman; do
     printf -v "exec_${e}_p90" '%s' "$p"
 done
 
+# --- networking and images (scripts/bench/net.sh, scripts/bench/images.sh) ------------------------------------
+# shellcheck source=bench/net.sh
+source scripts/bench/net.sh
+# shellcheck source=bench/images.sh
+source scripts/bench/images.sh
+if [[ $NET != 0 ]]; then net_run; else net_skip_reason="BENCH_NET=0"; fi
+if [[ $PULL != 0 ]]; then img_run; else img_skip_reason="BENCH_PULL=0"; fi
+
 # --- where the time goes --------------------------------------------------------------------------------------
 trace_md=""
 if have strace && have python3; then
     say "tracing one berth run --rm"
-    if strace -f -tt -T -o "$work/strace.txt" "$berth" --root "$broot" run --rm busybox true >/dev/null 2>>"$errlog"; then
+    if strace -f -tt -T -o "$work/strace.txt" "$berth" --root "$broot" run --rm --network none busybox true >/dev/null 2>>"$errlog"; then
         trace_md=$(python3 scripts/bench/strace_report.py "$work/strace.txt" "${med[berth]}" 2>>"$errlog") || trace_md=""
     fi
 fi
@@ -507,6 +554,10 @@ runc_v=$(have runc && ver runc --version || echo -)
 podman_v=$(have podman && ver podman --version || echo -)
 conmon_bin=$(command -v conmon || echo /usr/libexec/podman/conmon)
 conmon_v=$([[ -x $conmon_bin ]] && ver "$conmon_bin" --version || echo -)
+netavark_v=$([[ -x /usr/lib/podman/netavark ]] && ver /usr/lib/podman/netavark --version || echo -)
+skopeo_v=$(have skopeo && ver skopeo --version | cut -d' ' -f1 || echo -)
+registry_v=$(have docker-registry && docker-registry --version 2>/dev/null | awk '{ print $NF }' || echo -)
+wrk_v=$(have wrk && { wrk -v 2>&1 | head -1 | awk '{ print $2 }'; } || echo -)
 
 verdict() { # verdict OK?: "met" / "missed" / "n/a"
     case $1 in 1) echo "met" ;; 0) echo "**missed**" ;; *) echo "n/a" ;; esac
@@ -520,6 +571,8 @@ r_podman=$(ratio "${med[podman]}" "${med[berth]}")
 pss_mib=$(awk -v k="$mem_berth_pss" 'BEGIN { if (k == "-") print "-"; else printf "%.3f", k / 1024 }')
 conmon_mib=$(awk -v k="$mem_conmon_pss" 'BEGIN { if (k == "-") print "-"; else printf "%.3f", k / 1024 }')
 many_ok=$([[ $many_berth_running -eq $MANY ]] && cmp_lt "$many_berth_total" 1 || echo 0)
+net_derive
+img_derive
 
 {
     echo "# Benchmarks"
@@ -547,7 +600,7 @@ many_ok=$([[ $many_berth_running -eq $MANY ]] && cmp_lt "$many_berth_total" 1 ||
     echo "| temp dir filesystem | $machine_fs (berth root, bundle and podman storage) |"
     echo "| load average before / after | $load_before / $load_after (the bench ran at nice $nice_now) |"
     echo "| CPU pressure (PSI some avg60) before / after | $psi_before / $psi_after |"
-    echo "| versions | ${berth_version:-berth ?} (binary of $berth_built); crun $crun_v; runc $runc_v; podman $podman_v; conmon $conmon_v |"
+    echo "| versions | ${berth_version:-berth ?} (binary of $berth_built); crun $crun_v; runc $runc_v; podman $podman_v; conmon $conmon_v; netavark $netavark_v; skopeo $skopeo_v; docker-registry $registry_v; wrk $wrk_v; nft $(ver nft --version) |"
     echo
     echo "## Start a container that runs /bin/true"
     echo
@@ -589,6 +642,8 @@ many_ok=$([[ $many_berth_running -eq $MANY ]] && cmp_lt "$many_berth_total" 1 ||
     echo "| exec NAME true, median / p90 | $(fmt_ms "$exec_berth_med") / $(fmt_ms "$exec_berth_p90") | $(fmt_ms "$exec_podman_med") / $(fmt_ms "$exec_podman_p90") |"
     echo "| rm -f all $MANY | $(secs "$many_berth_rm") | $(secs "$many_podman_rm") |"
     echo
+    net_report_md
+    img_report_md
     echo "## Targets"
     echo
     echo "| target | measured | |"
@@ -599,6 +654,8 @@ many_ok=$([[ $many_berth_running -eq $MANY ]] && cmp_lt "$many_berth_total" 1 ||
     echo "| $MANY × run -d < 1 s | ${many_berth_total} s | $(verdict "$many_ok") |"
     echo "| ps with $MANY running < 10 ms | $(fmt_ms "$ps_berth_med") | $(verdict "$(cmp_lt "$ps_berth_med" 10)") |"
     echo "| exec < 10 ms | $(fmt_ms "$exec_berth_med") | $(verdict "$(cmp_lt "$exec_berth_med" 10)") |"
+    net_targets_md
+    img_targets_md
     echo
     echo "## Where the time goes"
     echo
@@ -609,15 +666,18 @@ many_ok=$([[ $many_berth_running -eq $MANY ]] && cmp_lt "$many_berth_total" 1 ||
     echo "- kernel lower bound: \`unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true\` (namespaces and"
     echo "  chroot only: no cgroup, no mounts, no pivot_root, no state)."
     echo "- crun and runc: \`run -b BUNDLE ID\` with a fresh id every run; the bundle is the busybox rootfs plus \`runc spec\`"
-    echo "  with args \`/bin/true\` and no terminal, keeping the default namespaces (network included, like berth's default"
-    echo "  \`--network none\`). crun 1.8 refuses hybrid cgroup hosts, so where \`../shared/tools/crun-hybrid\` exists crun"
+    echo "  with args \`/bin/true\` and no terminal, keeping the default namespaces (an empty network namespace included,"
+    echo "  like \`--network none\`). crun 1.8 refuses hybrid cgroup hosts, so where \`../shared/tools/crun-hybrid\` exists crun"
     echo "  runs through it (\`unshare -m\` + \`sh\`, which hides the v2 mount): that adds an exec or two to crun's time."
-    echo "- berth: \`berth --root TMP run --rm busybox true\` on a fresh root with the image imported. The diagnostic row"
+    echo "- berth: \`berth --root TMP run --rm --network none busybox true\` on a fresh root with the image imported (its"
+    echo "  default, the bridge network, is measured under Networking; the memory and many-containers tests use"
+    echo "  \`--network none\` too, like podman there). The diagnostic row"
     echo "  runs the same on a second root in /dev/shm (tmpfs: fsync and unlink cost nothing there); the gap between"
     echo "  the two rows is what the disk (SQLite's fsyncs, the container dir's metadata) costs. Not a target."
     echo "- podman: own \`--root\`/\`--runroot\`/\`--tmpdir\`, a \`CONTAINERS_CONF\` with \`cgroup_manager = \"cgroupfs\"\`,"
     echo "  \`events_logger = \"file\"\`, \`lock_type = \"file\"\` and ulimits this host allows (nofile $nofile, nproc $nproc_lim: root here lacks"
-    echo "  CAP_SYS_RESOURCE)${podman_note:+, crun through crun-hybrid}; the image loaded with \`podman import\`."
+    echo "  CAP_SYS_RESOURCE)${podman_note:+, crun through crun-hybrid}, \`network_config_dir\` in the temp dir; the image"
+    echo "  loaded with \`podman import\`. Its default network is netavark's \`podman\` bridge (iptables-nft rules)."
     if [[ $nfail -gt 0 || ${#unavailable[@]} -gt 0 ]]; then
         echo
         echo "Errors seen during the run ($nfail failed commands; last lines of their output):"
@@ -653,7 +713,13 @@ row "ps with $MANY running (median)" "$(fmt_ms "$ps_berth_med")" "$(fmt_ms "$ps_
 row "exec NAME true (median)" "$(fmt_ms "$exec_berth_med")" "$(fmt_ms "$exec_podman_med")" ""
 row "rm -f all (one command)" "$(secs "$many_berth_rm")" "$(secs "$many_podman_rm")" ""
 echo
+net_table
+echo
+img_table
+echo
 echo "targets: berth/crun ${r_crun}x (<= 1.5), podman/berth ${r_podman}x (>= 20), monitor PSS ${pss_mib} MiB (<= 0.40)," \
     "$MANY x run -d ${many_berth_total} s (< 1), ps $(fmt_ms "$ps_berth_med") (< 10), exec $(fmt_ms "$exec_berth_med") (< 10)"
+net_targets_line
+img_targets_line
 [[ $busy -eq 1 ]] && echo "warning: the machine was busy (load ${load_before%% *} / ${load_after%% *} on $machine_nproc CPUs): numbers inflated"
 echo "report: $out_md"

@@ -28,12 +28,20 @@ declare -A img_label=(
 declare -A img_unavail=() img_med=() img_p90=() img_min=() img_cnt=() img_cpu=() img_fail=() img_store=()
 declare -A img_arch=() # archive bytes, for save/load
 
-# podman_at DIR ARGS...: podman on its own fresh storage under DIR.
+# podman_at DIR ARGS...: podman on its own fresh storage under DIR (short paths: podman refuses a runroot
+# longer than 50 characters).
 podman_at() {
     local d=$1
     shift
-    mkdir -p "$d/root" "$d/runroot" "$d/tmp"
-    CONTAINERS_CONF=$work/podman/containers.conf podman --root "$d/root" --runroot "$d/runroot" --tmpdir "$d/tmp" "$@"
+    mkdir -p "$d/root" "$d/rr" "$d/tmp"
+    CONTAINERS_CONF=$work/podman/containers.conf podman --root "$d/root" --runroot "$d/rr" --tmpdir "$d/tmp" "$@"
+}
+# store_of C: the fresh store of contender C for this $seq_no.
+store_of() {
+    case $1 in
+        podman) echo "$work/pd/$seq_no" ;;
+        *) echo "$work/pull/$1-$seq_no" ;;
+    esac
 }
 # rm_store DIR: unmounts whatever is mounted under DIR (deepest first), then removes it.
 rm_store() {
@@ -56,18 +64,19 @@ cpu_diff_us() {
 
 # The contenders; $seq_no names each one's fresh store.
 pullc_berth() { "$berth" --root "$work/pull/berth-$seq_no" pull -q "$big_ref"; }
-pullc_podman() { podman_at "$work/pull/podman-$seq_no" pull -q --tls-verify=false "$big_ref"; }
+pullc_podman() { podman_at "$work/pd/$seq_no" pull -q --tls-verify=false "$big_ref"; }
 pullc_skopeo() { skopeo copy -q --src-tls-verify=false "docker://$big_ref" "dir:$work/pull/skopeo-$seq_no"; }
 after_pullc() { # after_pullc C: the store's size on disk, then remove it
-    local d=$work/pull/$1-$seq_no
+    local d
+    d=$(store_of "$1")
     [[ -d $d ]] && du -sb "$d" 2>/dev/null | awk '{ print $1 }' >>"$samples/pull-store-$1.txt"
     rm_store "$d"
 }
 xferc_berthsave() { "$berth" --root "$work/pull/berth-src" save -o "$work/xfer/berthsave-$seq_no.tar" "$big_ref"; }
 xferc_berthload() { "$berth" --root "$work/xfer/berthload-$seq_no" load -q -i "$work/xfer/berth.tar"; }
-xferc_podmansave() { podman_at "$work/pull/podman-src" save -q -o "$work/xfer/podmansave-$seq_no.tar" "$big_ref"; }
-xferc_podmanload() { podman_at "$work/xfer/podmanload-$seq_no" load -q -i "$work/xfer/podman.tar"; }
-after_xferc() { rm -f "$work/xfer/$1-$seq_no.tar"; rm_store "$work/xfer/$1-$seq_no"; }
+xferc_podmansave() { podman_at "$work/pd/src" save -q -o "$work/xfer/podmansave-$seq_no.tar" "$big_ref"; }
+xferc_podmanload() { podman_at "$work/pd/l$seq_no" load -q -i "$work/xfer/podman.tar"; }
+after_xferc() { rm -f "$work/xfer/$1-$seq_no.tar"; rm_store "$work/xfer/$1-$seq_no"; rm_store "$work/pd/l$seq_no"; }
 
 # time_reps PREFIX SAMPLE_PREFIX REPS C...: interleaved rounds (fresh random order), wall and children's CPU.
 time_reps() {
@@ -176,7 +185,7 @@ img_run() {
     "$berth" --root "$work/pull/berth-src" pull -q "$big_ref" >/dev/null 2>>"$errlog" ||
         img_unavail[berth]="failed: $(tail -1 "$errlog" | cut -c1-150)"
     if [[ -z ${img_unavail[podman]:-} ]]; then
-        podman_at "$work/pull/podman-src" pull -q --tls-verify=false "$big_ref" >/dev/null 2>>"$errlog" ||
+        podman_at "$work/pd/src" pull -q --tls-verify=false "$big_ref" >/dev/null 2>>"$errlog" ||
             img_unavail[podman]="failed: $(tail -1 "$errlog" | cut -c1-150)"
     fi
     skopeo copy -q --src-tls-verify=false "docker://$big_ref" "dir:$work/pull/skopeo-src" >/dev/null 2>>"$errlog" ||
@@ -200,7 +209,7 @@ img_run() {
         img_unavail[berthsave]="berth pull failed" img_unavail[berthload]="berth pull failed"
     fi
     if [[ -z ${img_unavail[podman]:-} ]]; then
-        if podman_at "$work/pull/podman-src" save -q -o "$work/xfer/podman.tar" "$big_ref" 2>>"$errlog"; then
+        if podman_at "$work/pd/src" save -q -o "$work/xfer/podman.tar" "$big_ref" 2>>"$errlog"; then
             live+=(podmansave podmanload)
             img_arch[podman]=$(stat -c %s "$work/xfer/podman.tar")
         else
@@ -251,7 +260,7 @@ img_ceilings() {
     ceil sha256sum "\`sha256sum\` (coreutils) of the layer blob" "$b" sha256sum "$big_blob"
     have openssl && ceil openssl "\`openssl dgst -sha256\` (uses SHA-NI where the CPU has it)" "$b" openssl dgst -sha256 "$big_blob"
     ceil gunzip "\`gzip -dc\` of the layer blob to /dev/null" "$b" gunzip_blob
-    ceil gunzipsha "\`gzip -dc | sha256sum\` (both, piped)" "$b" gunzip_sha
+    ceil gunzipsha "\`gzip -dc\` piped into \`sha256sum\`" "$b" gunzip_sha
     have curl && ceil regget "registry: \`curl\` GET of the blob to /dev/null" "$b" reg_get
     ceil dd "disk: \`dd bs=1M conv=fsync\` of ${PULL_MIB} MiB into the temp dir" $((PULL_MIB * 1048576)) dd_fsync
 }
@@ -303,7 +312,8 @@ img_report_md() {
     echo "(incompressible), built as a docker-archive and pushed with \`skopeo copy\` (gzip layers) to Debian's"
     echo "docker-registry listening on 127.0.0.1. **Compressed size (sum of the manifest's layer sizes): $(mbytes "$big_bytes")**;"
     echo "MB/s below is that size (MB = 10⁶ bytes) over the median time. $PULL_REPS reps per contender, interleaved"
-    echo "(every rep runs each once, in a fresh random order), each cold in the sense of a fresh, empty store; the"
+    echo "(every rep runs each once, in a fresh random order), each cold in the sense of a fresh, empty store (so"
+    echo "each includes setting that store up: berth's SQLite schema, podman's storage and database); the"
     echo "registry's files are in the page cache (one untimed pull each went first). CPU = user + sys of the"
     echo "command and its children, median. Store = bytes on disk in the fresh store afterwards (\`du -sb\`)."
     echo

@@ -7,7 +7,7 @@
 # 2. `network create NAME` (the `network rm` after it untimed), berth vs podman, interleaved.
 # 3. HTTP requests/s through a published port on 127.0.0.1 vs to the container's own address on berth's
 #    bridge (busybox httpd serving a 1 KiB file), with wrk, interleaved rounds.
-# 4. Where the time goes: one traced run of each berth command, time spent in `nft` child processes.
+# 4. Where the time goes: one traced run of each berth command, syscalls by kind (net_trace.py).
 #
 # Traffic goes only to 127.0.0.1 and to the address of the container this script started, checked to be
 # routed through the bridge of the bench's own berth root.
@@ -16,7 +16,7 @@ NET_N=${BENCH_NET_N:-$N}
 WRK_SECS=${BENCH_WRK_SECS:-3}
 WRK_ROUNDS=${BENCH_WRK_ROUNDS:-3}
 for n in NET_N WRK_SECS WRK_ROUNDS; do
-    [[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 1 ]] || die "BENCH_${n#NET_} must be a positive integer"
+    [[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 1 ]] || die "BENCH_$n must be a positive integer"
 done
 
 # The contenders. Ports are picked in net_run.
@@ -87,17 +87,6 @@ preflight() {
     un[$c]="failed: $(tail -n +"$((before + 1))" "$errlog" | grep -v '^$' | head -1 | cut -c1-150)"
     if declare -F "after_${prefix}_$c" >/dev/null; then "after_${prefix}_$c"; fi
     return 1
-}
-
-# nft_time STRACE_FILE: "calls ms_in_nft ms_traced" from `strace -f -tt -e trace=process` output: an nft call
-# runs from its (first) execve attempt to its exit.
-nft_time() {
-    awk 'function t(s, a) { split(s, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
-        NR == 1 { t0 = t($2) }
-        { last = t($2) }
-        /execve\("[^"]*\/nft"/ && !($1 in st) { st[$1] = t($2); n++ }
-        ($3 ~ /^exit_group/ || $3 == "+++") && ($1 in st) && !($1 in done) { tot += t($2) - st[$1]; done[$1] = 1 }
-        END { printf "%d %.1f %.1f\n", n, tot * 1000, (last - t0) * 1000 }' "$1"
 }
 
 # wrk_parse FILE: "requests seconds req_per_s socket_errors non2xx"
@@ -202,31 +191,29 @@ net_http() {
     "$berth" --root "$broot" rm -f bench-httpd >/dev/null 2>>"$errlog" || true
 }
 
-# --- where the time goes: nft child processes ---------------------------------------------------------------------
+# --- where the time goes: one traced run of each berth command, syscalls by kind (scripts/bench/net_trace.py) ---
 net_trace_md=""
 net_trace() {
-    have strace || return 0
-    local what t n ms traced rows=""
-    for what in bridge publish create; do
+    have strace && have python3 || return 0
+    local what t args=()
+    for what in create none bridge publish; do
         t=$work/strace-net-$what.txt
         seq_no=$((seq_no + 1))
         case $what in
-            bridge) strace -f -tt -e trace=process -o "$t" "$berth" --root "$broot" run --rm busybox true ;;
-            publish) strace -f -tt -e trace=process -o "$t" "$berth" --root "$broot" run --rm \
-                -p "127.0.0.1:$net_port_berth:80" busybox true ;;
-            create) strace -f -tt -e trace=process -o "$t" "$berth" --root "$broot" network create "bench-net-$seq_no" ;;
+            create) strace -f -tt -T -o "$t" "$berth" --root "$broot" network create "bench-net-$seq_no" ;;
+            none) strace -f -tt -T -o "$t" "$berth" --root "$broot" run --rm --network none busybox true ;;
+            bridge) strace -f -tt -T -o "$t" "$berth" --root "$broot" run --rm busybox true ;;
+            publish) strace -f -tt -T -o "$t" "$berth" --root "$broot" run --rm -p "127.0.0.1:$net_port_berth:80" busybox true ;;
         esac >/dev/null 2>>"$errlog" || continue
-        [[ $what == create ]] && after_netcr_berth
-        read -r n ms traced < <(nft_time "$t")
         case $what in
-            bridge) rows+="| \`run --rm busybox true\` (bridge) | $traced | $n | $ms |"$'\n' ;;
-            publish) rows+="| \`run --rm -p 127.0.0.1:P:80 busybox true\` | $traced | $n | $ms |"$'\n' ;;
-            create) rows+="| \`network create NAME\` | $traced | $n | $ms |"$'\n' ;;
+            create) after_netcr_berth; args+=("\`network create NAME\`=$t") ;;
+            none) args+=("\`run --rm --network none\`=$t") ;;
+            bridge) args+=("\`run --rm\` (bridge)=$t") ;;
+            publish) args+=("\`run --rm -p 127.0.0.1:P:80\`=$t") ;;
         esac
     done
-    [[ -n $rows ]] || return 0
-    net_trace_md="| berth command (one run under \`strace -f -e trace=process\`) | traced ms | \`nft\` runs | ms inside \`nft\` |"$'\n'
-    net_trace_md+="|---|---:|---:|---:|"$'\n'"$rows"
+    [[ ${#args[@]} -gt 0 ]] || return 0
+    net_trace_md=$(python3 scripts/bench/net_trace.py "${args[@]}" 2>>"$errlog") || net_trace_md=""
 }
 
 # --- report -------------------------------------------------------------------------------------------------------
@@ -306,9 +293,10 @@ net_report_md() {
     fi
     echo
     if [[ -n $net_trace_md ]]; then
-        echo "Where berth's networking time goes: berth applies its nft ruleset by running \`nft -f -\`; one traced run"
-        echo "of each command, the time from the \`nft\` child's execve to its exit (strace slows every syscall, so the"
-        echo "shares matter more than the absolute numbers):"
+        echo "Where berth's networking time goes: one run of each command under \`strace -f -tt -T\`, the time inside"
+        echo "syscalls by what they work on, summed over the CLI, the monitor and their children (waits for another"
+        echo "process left out), and the CLI's time outside syscalls. strace stops the process twice per syscall, which"
+        echo "inflates everything (most of all the time outside syscalls): compare the rows, not the absolute numbers."
         echo
         echo "$net_trace_md"
     fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarise `strace -f -tt -T -o FILE berth run --rm busybox true` as Markdown: where the time goes.
+"""Summarise `strace -f -tt -T -o FILE berth run --rm --network none busybox true` as Markdown: where the time goes.
 
 Usage: strace_report.py TRACE [UNTRACED_MEDIAN_MS]
 
@@ -168,7 +168,7 @@ def main():
     stones.sort(key=lambda s: s[1])
 
     total = (t_end - t0)
-    print("One `berth run --rm busybox true` under `strace -f -tt -T`: %s ms traced%s; %d syscalls by %d processes."
+    print("One `berth run --rm --network none busybox true` under `strace -f -tt -T`: %s ms traced%s; %d syscalls by %d processes."
           % (ms(total), (" (untraced median %.1f ms: strace stretches every syscall)" % untraced) if untraced else "",
              len(calls), len({c.pid for c in calls})))
     print()

@@ -69,6 +69,15 @@ fn default_network_gives_an_address_and_twenty_concurrent_runs_never_share_one()
     assert!(route.contains(&format!("default via {gw}")), "{route}");
     let hosts = env.ok(&["exec", "c0", "cat", "/etc/hosts"]);
     assert!(hosts.contains(&format!("{ip}\t")), "{hosts}");
+    // The veth has the MTU of the host's uplink (the interface of its default route), when there is one.
+    let default = String::from_utf8_lossy(&sh("ip -4 route show default").stdout).into_owned();
+    if let Some(dev) = default.split_whitespace().skip_while(|w| *w != "dev").nth(1) {
+        let host_mtu = std::fs::read_to_string(format!("/sys/class/net/{dev}/mtu")).unwrap();
+        assert_eq!(
+            env.ok(&["exec", "c0", "cat", "/sys/class/net/eth0/mtu"]),
+            host_mtu.trim()
+        );
+    }
     // A peer on the default network is reachable by address.
     let other = env.inspect("c1", "{{.NetworkSettings.IPAddress}}");
     env.ok(&["exec", "c0", "ping", "-c", "1", "-W", "2", &other]);

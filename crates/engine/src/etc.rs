@@ -39,19 +39,34 @@ pub fn hosts_base(cfg: &RunConfig) -> Result<String, Error> {
 /// or the `--dns` servers.
 fn resolv_conf(cfg: &RunConfig) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if cfg.network == "host" && cfg.dns.is_empty() {
+        return host;
+    }
+    let is_loopback = |ns: &str| ns.starts_with("127.") || ns == "::1";
+    let nameservers = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("nameserver"))
+            .map(|ns| ns.trim().to_string())
+            .filter(|ns| !is_loopback(ns))
+            .collect()
+    };
+    let mut servers = cfg.dns.clone();
+    if servers.is_empty() {
+        servers = nameservers(&host);
+    }
+    if servers.is_empty() {
+        // systemd-resolved's stub (127.0.0.53) is unreachable from the container: use its upstreams.
+        let upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").unwrap_or_default();
+        servers = nameservers(&upstream);
+    }
     let mut out = String::new();
     for line in host.lines() {
-        let t = line.trim();
-        if let Some(ns) = t.strip_prefix("nameserver") {
-            let ns = ns.trim();
-            if !cfg.dns.is_empty() || (cfg.network != "host" && (ns.starts_with("127.") || ns == "::1")) {
-                continue;
-            }
+        if !line.trim().starts_with("nameserver") {
+            out.push_str(line);
+            out.push('\n');
         }
-        out.push_str(line);
-        out.push('\n');
     }
-    for d in &cfg.dns {
+    for d in &servers {
         out.push_str(&format!("nameserver {d}\n"));
     }
     out

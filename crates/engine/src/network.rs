@@ -118,6 +118,17 @@ fn random_host_port(proto: Protocol, taken: &[(u16, Protocol)]) -> Result<u16, E
     Err(Error::Conflict("no free host port to publish on".into()))
 }
 
+/// The MTU of the interface the host's default route leaves through (the "parent"), if any.
+fn uplink_mtu(nl: &mut Netlink) -> Option<u32> {
+    let oif = nl
+        .ipv4_routes()
+        .ok()?
+        .into_iter()
+        .find(|r| r.destination.prefix_len() == 0 && r.oif.is_some())?
+        .oif?;
+    nl.links().ok()?.into_iter().find(|l| l.index == oif)?.mtu
+}
+
 /// Whether two host addresses of published ports can collide (`None` is every address).
 fn same_host_ip(a: Option<Ipv4Addr>, b: Option<Ipv4Addr>) -> bool {
     a.is_none() || b.is_none() || a == b
@@ -174,12 +185,8 @@ impl Engine {
         let gateway = gateway_s.map(subnet::parse_addr).transpose().map_err(net_err)?;
         let _lock = host_network_lock()?;
         let mut nl = Netlink::open().map_err(net_err)?;
-        let routes: Vec<ipnet::Ipv4Net> = nl
-            .ipv4_routes()
-            .map_err(net_err)?
-            .into_iter()
-            .map(|r| r.destination)
-            .collect();
+        let host_routes = nl.ipv4_routes().map_err(net_err)?;
+        let routes: Vec<ipnet::Ipv4Net> = host_routes.iter().map(|r| r.destination).collect();
         let id = util::random_id();
         // The default network's bridge is named after the root, user networks after their id (≤ 15 bytes).
         let bridge = if name == DEFAULT_NETWORK {
@@ -214,10 +221,25 @@ impl Engine {
     /// Creates (or repairs, after a reboot) a network's bridge with its address, berth's alias and the
     /// sysctls forwarding needs.
     fn bring_up_bridge(&self, nl: &mut Netlink, net: &ipam::Network) -> Result<(), Error> {
-        berth_network::ensure_bridge(nl, &net.bridge, net.subnet, net.gateway, None).map_err(net_err)?;
+        let mtu = uplink_mtu(nl);
+        berth_network::ensure_bridge(nl, &net.bridge, net.subnet, net.gateway, mtu).map_err(net_err)?;
         nl.set_alias(&net.bridge, &self.bridge_alias()).map_err(net_err)?;
         nft::set_route_localnet(&net.bridge).map_err(net_err)?;
         nft::enable_ip_forward().map_err(net_err)
+    }
+
+    /// Makes sure a network's bridge is there and up before a container joins it (after a reboot the
+    /// database still has the network, but the bridge and the rules are gone). Returns the bridge's MTU,
+    /// which the container's veth takes.
+    fn bridge_ready(&self, nl: &mut Netlink, net: &ipam::Network) -> Result<Option<u32>, Error> {
+        let mut bridge = nl.link(&net.bridge).map_err(net_err)?;
+        if bridge.as_ref().is_none_or(|l| !l.up) {
+            let _lock = host_network_lock()?;
+            self.bring_up_bridge(nl, net)?;
+            self.apply_firewall(None)?;
+            bridge = nl.link(&net.bridge).map_err(net_err)?;
+        }
+        Ok(bridge.and_then(|l| l.mtu))
     }
 
     /// All networks.
@@ -548,12 +570,7 @@ impl Engine {
                     Some(nl) => nl,
                     None => nl.insert(Netlink::open().map_err(net_err)?),
                 };
-                // After a reboot the database still has the network but the bridge is gone.
-                if nl.link(&net.bridge).map_err(net_err)?.is_none_or(|l| !l.up) {
-                    let _lock = host_network_lock()?;
-                    self.bring_up_bridge(nl, &net)?;
-                    self.apply_firewall(None)?;
-                }
+                let mtu = self.bridge_ready(nl, &net)?;
                 let ip = ipam::allocate(&self.conn, &net.name, &rec.id, ep.ip).map_err(net_err)?;
                 attachments.push(Attachment {
                     bridge: net.bridge,
@@ -563,7 +580,7 @@ impl Engine {
                         address: ip,
                         prefix_len: net.subnet.prefix_len(),
                         gateway: (slot == 0).then_some(net.gateway),
-                        mtu: None,
+                        mtu,
                     },
                 });
             }
@@ -699,8 +716,10 @@ impl Engine {
             let slot = (0..16)
                 .find(|s| matches!(nl.link(&veth_name(&rec.id, *s)), Ok(None)))
                 .ok_or_else(|| Error::Conflict(format!("container {} is on too many networks", rec.name)))?;
+            let mtu = self.bridge_ready(&mut nl, &net)?;
             let address = ipam::allocate(&self.conn, &net.name, &rec.id, ep.ip).map_err(net_err)?;
-            let has_default = !ipam::container_allocations(&self.conn, &rec.id)
+            // The first network a container is on carries its default route.
+            let only_network = !ipam::container_allocations(&self.conn, &rec.id)
                 .map_err(net_err)?
                 .iter()
                 .any(|a| a.network != net.name);
@@ -709,8 +728,8 @@ impl Engine {
                 container_ifname: container_ifname(slot),
                 address,
                 prefix_len: net.subnet.prefix_len(),
-                gateway: has_default.then_some(net.gateway),
-                mtu: None,
+                gateway: only_network.then_some(net.gateway),
+                mtu,
             };
             berth_network::attach(
                 &mut nl,
