@@ -315,7 +315,6 @@ fn volume_ls_dangling_filter() {
 }
 
 #[test]
-#[ignore = "bug: volume create -o type=tmpfs makes a plain directory, not a tmpfs"]
 fn tmpfs_volume() {
     let env = Env::new();
     env.ok(&[
@@ -342,4 +341,50 @@ fn tmpfs_volume() {
     out.success();
     assert!(out.out().starts_with("tmpfs /s tmpfs"), "{out}");
     assert!(out.out().contains("size=1024k"), "{out}");
+}
+
+#[test]
+fn bind_volume_with_driver_options_and_bad_options() {
+    let env = Env::new();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("from-host"), "yes").unwrap();
+    let device = format!("device={}", host.path().display());
+    env.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &device,
+        "hostdir",
+    ]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "hostdir:/h",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /h/from-host; touch /h/from-ctr",
+    ]);
+    assert_eq!(out, "yes");
+    assert!(
+        host.path().join("from-ctr").exists(),
+        "the container wrote through to the device"
+    );
+    for bad in [
+        vec!["-o", "colour=blue"],
+        vec!["-o", "o=size=1m"],
+        vec!["-o", "type=none", "-o", "device=/tmp"],
+        vec!["-o", "type=ext4"],
+    ] {
+        let mut args = vec!["volume", "create"];
+        args.extend(bad.iter().copied());
+        args.push("broken");
+        env.berth(&args).code(125);
+    }
+    assert!(!env.ok(&["volume", "ls", "-q"]).contains("broken"));
 }

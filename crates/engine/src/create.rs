@@ -257,6 +257,16 @@ impl Engine {
             }
             _ => {
                 let (dir, created) = volumes::ensure(self, &m.source, owner, m.anonymous)?;
+                // A volume made with driver options (`-o type=tmpfs`…) is that mount, not its directory.
+                if let Some((kind, source, options)) = volumes::driver_mount(self, &m.source)? {
+                    return Ok(ResolvedMount {
+                        source,
+                        destination: m.destination.clone(),
+                        kind,
+                        read_only: m.read_only,
+                        options,
+                    });
+                }
                 if created {
                     volumes::populate(&dir, lowers, &m.destination)?;
                 }

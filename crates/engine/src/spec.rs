@@ -256,7 +256,7 @@ pub struct ResolvedMount {
     pub source: String,
     /// Container path.
     pub destination: String,
-    /// "bind" or "tmpfs".
+    /// "bind", "tmpfs", or a filesystem type (a volume with driver options).
     pub kind: String,
     /// Read-only.
     pub read_only: bool,
@@ -358,6 +358,20 @@ pub fn build(input: &SpecInput) -> Result<Spec, Error> {
             opts.extend(m.options.split(',').filter(|o| !o.is_empty()).map(String::from));
             mounts.push(
                 json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts}),
+            );
+        } else if m.kind != "bind" {
+            // A volume with its own filesystem (`volume create -o type=… -o device=…`).
+            let mut opts: Vec<String> = m
+                .options
+                .split(',')
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect();
+            if m.read_only {
+                opts.push("ro".into());
+            }
+            mounts.push(
+                json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": opts}),
             );
         } else {
             let mut opts = vec!["rbind", "rprivate"];

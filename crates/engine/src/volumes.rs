@@ -90,6 +90,56 @@ pub(crate) fn ensure(
     Ok((data_dir(engine, name), created))
 }
 
+/// The local driver's options, as docker's: `type` (a filesystem type, or `none` with `o=bind`), `device`
+/// (what to mount) and `o` (mount options).
+fn check_options(options: &BTreeMap<String, String>) -> Result<(), Error> {
+    if let Some(key) = options
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "device" | "o"))
+    {
+        return Err(Error::Invalid(format!(
+            "invalid option key: {key:?} (the local driver takes type, device and o)"
+        )));
+    }
+    let kind = options.get("type").map(String::as_str);
+    let device = options.get("device").map(String::as_str).unwrap_or("");
+    match kind {
+        None if options.is_empty() => Ok(()),
+        None => Err(Error::Invalid(
+            "volume options need type=… (e.g. type=tmpfs)".into(),
+        )),
+        Some("tmpfs") => Ok(()),
+        Some(_) if device.is_empty() => Err(Error::Invalid("volume type needs device=…".into())),
+        Some("none") if !is_bind(options) => Err(Error::Invalid(
+            "type=none needs o=bind (a bind mount of device)".into(),
+        )),
+        Some("none") if !device.starts_with('/') => Err(Error::Invalid(format!(
+            "device {device:?} must be an absolute host path"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+fn is_bind(options: &BTreeMap<String, String>) -> bool {
+    options
+        .get("o")
+        .is_some_and(|o| o.split(',').any(|x| x == "bind" || x == "rbind"))
+}
+
+/// How a volume with driver options is mounted instead of its data directory: `Some((kind, source,
+/// options))` — tmpfs, a bind of `device`, or `device` mounted with `type` — or `None` for a plain volume.
+pub(crate) fn driver_mount(engine: &Engine, name: &str) -> Result<Option<(String, String, String)>, Error> {
+    let v = engine.volume(name)?;
+    let o = v.options.get("o").cloned().unwrap_or_default();
+    let device = v.options.get("device").cloned().unwrap_or_default();
+    Ok(match v.options.get("type").map(String::as_str) {
+        None => None,
+        Some("tmpfs") => Some(("tmpfs".into(), String::new(), o)),
+        Some("none") => Some(("bind".into(), device, String::new())),
+        Some(fs) => Some((fs.into(), device, o)),
+    })
+}
+
 /// docker's copy-up: a new, empty volume mounted over a directory of the image starts with that directory's
 /// content (owner and mode included). Layers are applied bottom to top; overlay whiteouts delete.
 pub(crate) fn populate(volume: &Path, lowers_top_first: &[PathBuf], dest: &str) -> Result<(), Error> {
@@ -171,6 +221,7 @@ impl Engine {
             Some(n) => n.to_string(),
             None => util::random_id(),
         };
+        check_options(&options)?;
         insert(self, &name, &labels, &options)?;
         Ok(name)
     }
