@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{unique, wait_until, Env};
+use common::{http_get, unique, wait_until, Env};
 use std::time::Duration;
 
 fn web(env: &Env, name: &str, net: &str, extra: &[&str]) -> String {
@@ -12,17 +12,6 @@ fn web(env: &Env, name: &str, net: &str, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     args.extend_from_slice(&["busybox", "httpd", "-f", "-p", "80", "-h", "/var/www"]);
     env.run_d(&args)
-}
-
-/// A minimal HTTP GET over std (no client on the host to depend on); `None` when nothing answers.
-fn http_get(addr: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    body.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_string())
 }
 
 #[test]
@@ -156,40 +145,4 @@ fn published_port_answers_on_loopback_and_from_another_container() {
     // The published port disappears with the container.
     env.ok(&["rm", "-f", "pub"]);
     assert!(http_get(&url).is_none(), "port still answers after rm");
-}
-
-#[test]
-fn concurrent_runs_get_distinct_addresses() {
-    let env = Env::new();
-    let net = unique("n");
-    env.ok(&["network", "create", "--subnet", "10.231.10.0/24", &net]);
-    let handles: Vec<_> = (0..10)
-        .map(|i| {
-            let cmd = env.command(&[
-                "run",
-                "-d",
-                "--name",
-                &format!("c{i}"),
-                "--network",
-                &net,
-                "busybox",
-                "sleep",
-                "60",
-            ]);
-            std::thread::spawn(move || common::run_cmd(cmd, None, Duration::from_secs(60)))
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap().success();
-    }
-    let mut ips: Vec<String> = (0..10)
-        .map(|i| env.inspect(&format!("c{i}"), "{{.NetworkSettings.IPAddress}}"))
-        .collect();
-    ips.sort();
-    ips.dedup();
-    assert_eq!(ips.len(), 10, "{ips:?}");
-    // Stopping releases the address for the next container.
-    env.ok(&["stop", "-t", "0", "c0"]);
-    let freed = env.inspect("c0", "{{.NetworkSettings.IPAddress}}");
-    assert_eq!(freed, "");
 }

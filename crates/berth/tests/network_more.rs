@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{unique, wait_until, Env};
+use common::{http_get, unique, wait_until, Env};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -21,16 +21,6 @@ fn sh_ok(cmd: &str) {
         "{cmd}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn http_get(addr: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    body.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_string())
 }
 
 /// `sh -c` inside a container that fails after 3 s instead of hanging (wget must not be PID 1, which
@@ -81,6 +71,11 @@ fn default_network_gives_an_address_and_twenty_concurrent_runs_never_share_one()
     // A peer on the default network is reachable by address.
     let other = env.inspect("c1", "{{.NetworkSettings.IPAddress}}");
     env.ok(&["exec", "c0", "ping", "-c", "1", "-W", "2", &other]);
+    // Stopping releases the address; the next container may have it.
+    env.ok(&["stop", "-t", "0", "c1"]);
+    assert_eq!(env.inspect("c1", "{{.NetworkSettings.IPAddress}}"), "");
+    let json = env.ok(&["network", "inspect", "-f", "{{json .Containers}}", "bridge"]);
+    assert!(!json.contains(&other), "{json}");
 }
 
 #[test]

@@ -685,3 +685,15 @@ pub fn rfc3339_secs(s: &str) -> f64 {
         .unwrap_or(0.0);
     secs as f64 + frac
 }
+
+/// A minimal HTTP GET over std (no client on the host to depend on): the body, or `None` when nothing
+/// answers within 3 s.
+pub fn http_get(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_string())
+}
