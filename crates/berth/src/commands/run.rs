@@ -132,6 +132,9 @@ pub fn run_config(a: &CreateArgs) -> Result<RunConfig> {
                 .unwrap_or((l.clone(), String::new())),
         );
     }
+    if a.network == "host" && (!a.publish.is_empty() || a.publish_all) {
+        eprintln!("berth: warning: published ports are discarded when using host network mode");
+    }
     if a.restart != "no" {
         eprintln!(
             "berth: warning: --restart {} is not supported yet; the container will not be restarted",
