@@ -175,9 +175,184 @@ fn push_mounts_from_a_sibling_repository_and_chunks_large_blobs() {
     third.ok(&["pull", &copy]);
     assert_eq!(third.id(&copy), id);
 
-    // A source the user may no longer read: the registry refuses the mount, berth uploads instead.
+    // Sources the user may no longer read (team/copy became one with the push above): the registry
+    // refuses each mount, berth uploads instead.
     tokens.deny("team/base");
+    tokens.deny("team/copy");
     let out = other.ok(&["push", &base, &format!("{host}/team/third:1")]);
+    assert!(
+        out.stdout.contains("Pushed") && !out.stdout.contains("Mounted"),
+        "{out:?}"
+    );
+}
+
+const OCI_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const DOCKER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// The registry, a berth root logged in to it that pulled `lib/src:1` (which skopeo published with
+/// gzip layers), and that image's ID.
+fn pulled_gzip_image() -> Option<(TokenServer, Registry, Berth, String)> {
+    let (tokens, reg) = token_registry()?;
+    let creds = format!("{USER}:{PASSWORD}");
+    let publisher = Berth::new();
+    let (archive, id) = busybox_archive(&publisher);
+    let source = format!("docker-archive:{}", archive.display());
+    reg.skopeo_push(&source, "lib/src:1", &["--dest-creds", &creds]);
+    let layers = &reg.skopeo_inspect_as("lib/src:1", true, Some(&creds))["layers"];
+    assert_eq!(layers[0]["mediaType"], DOCKER_GZIP, "{layers}");
+
+    let b = Berth::empty();
+    b.login(&reg.host(), USER, PASSWORD).ok();
+    let src = format!("{}/lib/src:1", reg.host());
+    b.ok(&["pull", &src]);
+    assert_eq!(b.id(&src), id);
+    Some((tokens, reg, b, id))
+}
+
+/// Access-log lines that sent blob bytes (`PATCH`/`PUT` of an upload) to `repository`.
+fn blob_uploads(reg: &Registry, repository: &str) -> Vec<String> {
+    let log = reg.access_log();
+    ["PATCH", "PUT"]
+        .iter()
+        .flat_map(|method| {
+            let needle = format!("\"{method} /v2/{repository}/blobs/uploads/");
+            log.lines()
+                .filter(|l| l.contains(&needle))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A fresh root pulls `reference`: the same image ID, and it runs.
+fn assert_pulls_and_runs(host: &str, reference: &str, id: &str, command: &[&str]) {
+    let fresh = Berth::empty();
+    fresh.login(host, USER, PASSWORD).ok();
+    fresh.ok(&["pull", reference]);
+    assert_eq!(fresh.id(reference), id, "{reference}");
+    let mut args = vec!["run", "--rm", reference];
+    args.extend(command);
+    let out = fresh.run(&args);
+    assert_eq!(out.code, 0, "run of {reference}: {out:?}");
+}
+
+#[test]
+fn push_reuses_the_compressed_blobs_a_layer_was_pulled_as() {
+    let Some((tokens, reg, b, id)) = pulled_gzip_image() else {
+        return;
+    };
+    let host = reg.host();
+    let creds = format!("{USER}:{PASSWORD}");
+    let src = &reg.skopeo_inspect_as("lib/src:1", true, Some(&creds))["layers"][0];
+
+    // Another repository of the same registry: the gzip blob is mounted from lib/src, nothing sent.
+    let dst = format!("{host}/lib/dst:1");
+    b.ok(&["tag", &format!("{host}/lib/src:1"), &dst]);
+    let out = b.ok(&["push", &dst]);
+    assert_eq!(out.stdout.matches("Mounted from lib/src").count(), 1, "{out:?}");
+    assert!(!out.stdout.contains("Pushed"), "{out:?}");
+    let sent = blob_uploads(&reg, "lib/dst");
+    assert!(sent.is_empty(), "blob bytes were sent: {sent:?}");
+    assert!(
+        tokens
+            .scopes()
+            .iter()
+            .any(|s| s == "repository:lib/dst:pull,push repository:lib/src:pull"),
+        "the push token covers the source: {:?}",
+        tokens.scopes()
+    );
+    // The manifest names the compressed blob, as OCI; the config (and its diff_ids) is the original.
+    let raw = reg.skopeo_inspect_as("lib/dst:1", true, Some(&creds));
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(raw["config"]["digest"].as_str(), Some(id.as_str()));
+    let layer = &raw["layers"][0];
+    assert_eq!(layer["mediaType"], OCI_GZIP, "{raw}");
+    assert_eq!((&layer["digest"], &layer["size"]), (&src["digest"], &src["size"]));
+    assert_pulls_and_runs(&host, &dst, &id, &["cat", "/etc/hostname"]);
+
+    // Again: the repository has the blob, and the manifest comes out the same.
+    let again = b.ok(&["push", &dst]);
+    assert!(again.stdout.contains("Layer already exists"), "{again:?}");
+    let digest = |out: &Out| out.stdout.split("digest: ").nth(1).map(|s| s[..71].to_string());
+    assert_eq!(digest(&again), digest(&out));
+
+    // A layer on top that the registry has never seen: the manifest mixes the mounted gzip blob
+    // (from lib/dst now, the newest place berth knows) with the uploaded plain tar.
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = OciLayout::new(&tmp.path().join("layout"));
+    let base = busybox_layer(&layout);
+    let extra = layout.layer(&tar(&[Entry::File("extra", b"on top\n")]));
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let top = layout.image(arch, &[&base, &extra]);
+    let mixed = format!("{host}/lib/mixed:1");
+    layout.tag(&top, &mixed);
+    let archive = tmp.path().join("layout.tar");
+    run_cmd(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&layout.dir)
+            .arg("-cf")
+            .arg(&archive)
+            .args(["oci-layout", "index.json", "blobs"]),
+        None,
+    )
+    .ok();
+    b.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let mixed_id = b.id(&mixed);
+    let out = b.ok(&["push", &mixed]);
+    assert!(
+        out.stdout.contains("Mounted from lib/dst") && out.stdout.contains("Pushed"),
+        "{out:?}"
+    );
+    let raw = reg.skopeo_inspect_as("lib/mixed:1", true, Some(&creds));
+    let types: Vec<(&str, &str)> = raw["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["mediaType"].as_str().unwrap(), l["digest"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            (OCI_GZIP, src["digest"].as_str().unwrap()),
+            ("application/vnd.oci.image.layer.v1.tar", extra.digest.as_str())
+        ]
+    );
+    assert_pulls_and_runs(&host, &mixed, &mixed_id, &["cat", "/extra"]);
+}
+
+#[test]
+fn push_to_another_registry_uploads_and_rmi_forgets_the_blobs() {
+    let Some((tokens, reg, b, id)) = pulled_gzip_image() else {
+        return;
+    };
+    // The same registry under another name: berth cannot know it holds the blob, so it uploads.
+    let port = reg.host().rsplit(':').next().unwrap().to_string();
+    let other_host = format!("localhost:{port}");
+    b.login(&other_host, USER, PASSWORD).ok();
+    let far = format!("{other_host}/lib/far:1");
+    let out = b.ok(&["push", &format!("{}/lib/src:1", reg.host()), &far]);
+    assert!(
+        out.stdout.contains("Pushed") && !out.stdout.contains("Mounted"),
+        "{out:?}"
+    );
+    assert!(!blob_uploads(&reg, "lib/far").is_empty());
+    assert_eq!(tokens.scopes().last().unwrap(), "repository:lib/far:pull,push");
+    let raw = reg.skopeo_inspect_as("lib/far:1", true, Some(&format!("{USER}:{PASSWORD}")));
+    assert_eq!(
+        raw["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    assert_pulls_and_runs(&other_host, &far, &id, &["true"]);
+
+    // Once the layer is gone, so is what berth knew of it: the same layer imported anew is uploaded.
+    b.ok(&["rmi", "-f", &id]);
+    assert!(b.image_ids().trim().is_empty());
+    b.ok(&["import", image_tar().to_str().unwrap(), "again"]);
+    let out = b.ok(&["push", "again", &format!("{}/lib/again:1", reg.host())]);
     assert!(
         out.stdout.contains("Pushed") && !out.stdout.contains("Mounted"),
         "{out:?}"

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// Bumped whenever SCHEMA or a crate's own tables change.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS containers (

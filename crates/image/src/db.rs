@@ -33,9 +33,30 @@ CREATE TABLE IF NOT EXISTS image_layers (
 );
 ";
 
+/// Where a registry holds a stored layer, as some blob (docker's "v2 metadata"). Only pairs proven by
+/// a transfer are recorded: a blob downloaded and verified to unpack to the diff_id, or the layer's
+/// own uncompressed tar, so a push may name the blob in place of the layer without sending it. The
+/// rowid orders the rows: a row written again moves to the end, so newest is last.
+const BLOB_SOURCES: &str = "
+CREATE TABLE IF NOT EXISTS image_blob_sources (
+    diff_id    TEXT NOT NULL,     -- the layer (an image_layers row)
+    registry   TEXT NOT NULL,     -- 'host[:port]' as references name it: 'docker.io', 'localhost:5000'
+    repository TEXT NOT NULL,     -- 'library/busybox'
+    digest     TEXT NOT NULL,     -- the blob as the registry holds it (== diff_id when uncompressed)
+    media_type TEXT NOT NULL,     -- the OCI layer media type of that blob
+    size       INTEGER NOT NULL,  -- its length in bytes
+    PRIMARY KEY (diff_id, registry, repository, digest)
+);
+";
+
+/// Rows kept per layer: enough for a few registries and repositories, bounded for layers pushed
+/// everywhere.
+const MAX_SOURCES_PER_LAYER: i64 = 16;
+
 /// Creates the image store's tables if they do not exist yet.
 pub fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(BLOB_SOURCES)?;
     Ok(())
 }
 
@@ -218,5 +239,209 @@ pub(crate) fn layer_users(conn: &Connection, diff_id: &str) -> Result<u64> {
 
 pub(crate) fn delete_layer(conn: &Connection, diff_id: &str) -> Result<()> {
     conn.execute("DELETE FROM image_layers WHERE diff_id = ?1", [diff_id])?;
+    if has_blob_sources(conn)? {
+        conn.execute("DELETE FROM image_blob_sources WHERE diff_id = ?1", [diff_id])?;
+    }
     Ok(())
+}
+
+/// One `image_blob_sources` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BlobSource {
+    pub diff_id: String,
+    pub registry: String,
+    pub repository: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// Whether the blob-source table exists. The engine runs [`migrate`] only when its schema version
+/// changes, so a database made before the table was added may lack it until the first row is written.
+fn has_blob_sources(conn: &Connection) -> Result<bool> {
+    let found = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'image_blob_sources'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Records that `source.registry`/`source.repository` holds the layer as `source.digest`; a row that
+/// exists already becomes the newest. Nothing is recorded for a layer the store does not have (it may
+/// have been removed meanwhile), so rows never outlive their layer.
+pub(crate) fn insert_blob_source(conn: &Connection, source: &BlobSource) -> Result<()> {
+    if !has_blob_sources(conn)? {
+        conn.execute_batch(BLOB_SOURCES)?;
+    }
+    conn.execute(
+        "INSERT OR REPLACE INTO image_blob_sources (diff_id, registry, repository, digest, media_type, size)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM image_layers WHERE diff_id = ?1)",
+        params![
+            source.diff_id,
+            source.registry,
+            source.repository,
+            source.digest,
+            source.media_type,
+            source.size as i64
+        ],
+    )?;
+    trim_blob_sources(conn, &source.diff_id)
+}
+
+/// Records another place of a (diff_id, digest) pair that an earlier row proved, copying its media
+/// type and size; nothing if no row proves the pair. A registry's manifest may pair any blob with a
+/// layer the store has: only a verified download may teach berth that the two are the same content.
+pub(crate) fn insert_known_blob_source(
+    conn: &Connection,
+    diff_id: &str,
+    digest: &str,
+    registry: &str,
+    repository: &str,
+) -> Result<()> {
+    if !has_blob_sources(conn)? {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT OR REPLACE INTO image_blob_sources (diff_id, registry, repository, digest, media_type, size)
+         SELECT diff_id, ?3, ?4, digest, media_type, size FROM image_blob_sources
+         WHERE diff_id = ?1 AND digest = ?2 ORDER BY rowid DESC LIMIT 1",
+        params![diff_id, digest, registry, repository],
+    )?;
+    trim_blob_sources(conn, diff_id)
+}
+
+/// Keeps the newest [`MAX_SOURCES_PER_LAYER`] rows of a layer.
+fn trim_blob_sources(conn: &Connection, diff_id: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM image_blob_sources WHERE diff_id = ?1 AND rowid NOT IN
+         (SELECT rowid FROM image_blob_sources WHERE diff_id = ?1 ORDER BY rowid DESC LIMIT ?2)",
+        params![diff_id, MAX_SOURCES_PER_LAYER],
+    )?;
+    Ok(())
+}
+
+/// Where `registry` holds the layer, newest first.
+pub(crate) fn blob_sources(conn: &Connection, diff_id: &str, registry: &str) -> Result<Vec<BlobSource>> {
+    if !has_blob_sources(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT repository, digest, media_type, size FROM image_blob_sources
+         WHERE diff_id = ?1 AND registry = ?2 ORDER BY rowid DESC",
+    )?;
+    let rows = stmt
+        .query_map([diff_id, registry], |r| {
+            Ok(BlobSource {
+                diff_id: diff_id.to_string(),
+                registry: registry.to_string(),
+                repository: r.get(0)?,
+                digest: r.get(1)?,
+                media_type: r.get(2)?,
+                size: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(diff_id: &str, repository: &str, digest: &str) -> BlobSource {
+        BlobSource {
+            diff_id: diff_id.into(),
+            registry: "r.example:5000".into(),
+            repository: repository.into(),
+            digest: digest.into(),
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            size: 7,
+        }
+    }
+
+    fn digests(conn: &Connection, diff_id: &str) -> Vec<(String, String)> {
+        blob_sources(conn, diff_id, "r.example:5000")
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.repository, s.digest))
+            .collect()
+    }
+
+    fn store_with_layer() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        insert_layer(&conn, "sha256:l1", 10).unwrap();
+        conn
+    }
+
+    #[test]
+    fn blob_sources_are_newest_first_and_only_for_stored_layers() {
+        let conn = store_with_layer();
+        insert_blob_source(&conn, &source("sha256:l1", "a/src", "sha256:gz")).unwrap();
+        insert_blob_source(&conn, &source("sha256:l1", "a/dst", "sha256:gz")).unwrap();
+        // Written again: becomes the newest.
+        insert_blob_source(&conn, &source("sha256:l1", "a/src", "sha256:gz")).unwrap();
+        // A layer the store does not have gets no row.
+        insert_blob_source(&conn, &source("sha256:gone", "a/src", "sha256:x")).unwrap();
+        assert_eq!(
+            digests(&conn, "sha256:l1"),
+            [
+                ("a/src".into(), "sha256:gz".into()),
+                ("a/dst".into(), "sha256:gz".into())
+            ]
+        );
+        assert!(digests(&conn, "sha256:gone").is_empty());
+        assert!(blob_sources(&conn, "sha256:l1", "other:5000").unwrap().is_empty());
+    }
+
+    #[test]
+    fn known_pairs_spread_and_unknown_ones_do_not() {
+        let conn = store_with_layer();
+        insert_known_blob_source(&conn, "sha256:l1", "sha256:gz", "r.example:5000", "a/b").unwrap();
+        assert!(digests(&conn, "sha256:l1").is_empty(), "no proof yet");
+        insert_blob_source(&conn, &source("sha256:l1", "a/src", "sha256:gz")).unwrap();
+        insert_known_blob_source(&conn, "sha256:l1", "sha256:gz", "r.example:5000", "a/b").unwrap();
+        insert_known_blob_source(&conn, "sha256:l1", "sha256:other", "r.example:5000", "a/c").unwrap();
+        let rows = blob_sources(&conn, "sha256:l1", "r.example:5000").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].repository, "a/b");
+        assert_eq!(
+            (rows[0].size, rows[0].media_type.as_str()),
+            (7, rows[1].media_type.as_str())
+        );
+    }
+
+    #[test]
+    fn rows_are_bounded_and_go_with_their_layer() {
+        let conn = store_with_layer();
+        for i in 0..MAX_SOURCES_PER_LAYER + 5 {
+            insert_blob_source(&conn, &source("sha256:l1", &format!("r/{i}"), "sha256:gz")).unwrap();
+        }
+        let rows = digests(&conn, "sha256:l1");
+        assert_eq!(rows.len() as i64, MAX_SOURCES_PER_LAYER);
+        assert_eq!(rows[0].0, format!("r/{}", MAX_SOURCES_PER_LAYER + 4));
+        delete_layer(&conn, "sha256:l1").unwrap();
+        let left: i64 = conn
+            .query_row("SELECT COUNT(*) FROM image_blob_sources", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_database_without_the_table_gets_it_when_first_needed() {
+        let conn = store_with_layer();
+        conn.execute_batch("DROP TABLE image_blob_sources").unwrap();
+        assert!(digests(&conn, "sha256:l1").is_empty());
+        insert_known_blob_source(&conn, "sha256:l1", "sha256:gz", "r.example:5000", "a/b").unwrap();
+        insert_layer(&conn, "sha256:l2", 1).unwrap();
+        delete_layer(&conn, "sha256:l2").unwrap();
+        insert_blob_source(&conn, &source("sha256:l1", "a/src", "sha256:gz")).unwrap();
+        assert_eq!(digests(&conn, "sha256:l1").len(), 1);
+        // And migrate leaves it as it is.
+        migrate(&conn).unwrap();
+        assert_eq!(digests(&conn, "sha256:l1").len(), 1);
+    }
 }

@@ -17,6 +17,14 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// An uncompressed OCI layer: what berth stores, saves and pushes.
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// A gzip-compressed OCI layer.
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// A zstd-compressed OCI layer.
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// A gzip-compressed Docker layer.
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// An uncompressed Docker layer.
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 /// Docker manifest v2 schema 2.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker manifest list.
@@ -280,12 +288,7 @@ impl Manifest {
             }
             let known = matches!(
                 t,
-                "application/vnd.oci.image.layer.v1.tar"
-                    | "application/vnd.oci.image.layer.v1.tar+gzip"
-                    | "application/vnd.oci.image.layer.v1.tar+zstd"
-                    | "application/vnd.docker.image.rootfs.diff.tar.gzip"
-                    | "application/vnd.docker.image.rootfs.diff.tar"
-                    | ""
+                OCI_LAYER_TAR | OCI_LAYER_GZIP | OCI_LAYER_ZSTD | DOCKER_LAYER_GZIP | DOCKER_LAYER_TAR | ""
             );
             if !known {
                 return Err(bad(format!(
@@ -298,31 +301,57 @@ impl Manifest {
     }
 }
 
+/// The OCI media type of a layer blob that a manifest describes as `media_type`, for berth's own
+/// OCI manifests: Docker's names become their OCI equivalents. `None` for anything else (no type
+/// at all, say), which berth then never names in a manifest of its own.
+pub fn oci_layer_type(media_type: &str) -> Option<&'static str> {
+    match media_type {
+        OCI_LAYER_TAR | DOCKER_LAYER_TAR => Some(OCI_LAYER_TAR),
+        OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => Some(OCI_LAYER_GZIP),
+        OCI_LAYER_ZSTD => Some(OCI_LAYER_ZSTD),
+        _ => None,
+    }
+}
+
+/// The descriptor of a stored layer as berth keeps it: its uncompressed tar, whose digest is the diff_id.
+pub(crate) fn plain_layer(diff_id: &str, size: u64) -> Descriptor {
+    descriptor(OCI_LAYER_TAR, diff_id, size)
+}
+
+/// A descriptor with nothing but type, digest and size.
+pub(crate) fn descriptor(media_type: &str, digest: &str, size: u64) -> Descriptor {
+    Descriptor {
+        media_type: media_type.to_string(),
+        digest: digest.to_string(),
+        size,
+        platform: None,
+        annotations: None,
+        urls: None,
+    }
+}
+
 /// The OCI manifest of a stored image: its config as is, its layers uncompressed (as berth stores
 /// them), so each layer's digest is its diff_id. Returns the manifest bytes.
 pub(crate) fn oci_manifest_for(config: &[u8], layers: &[(String, u64)]) -> Vec<u8> {
+    let layers: Vec<Descriptor> = layers
+        .iter()
+        .map(|(diff_id, size)| plain_layer(diff_id, *size))
+        .collect();
+    oci_manifest_with(config, layers)
+}
+
+/// An OCI manifest of `config` with these layer descriptors, bottom first. The config's diff_ids
+/// name the uncompressed layers whatever blobs the descriptors name, as in any registry's manifests.
+pub(crate) fn oci_manifest_with(config: &[u8], layers: Vec<Descriptor>) -> Vec<u8> {
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(OCI_MANIFEST.into()),
-        config: Descriptor {
-            media_type: OCI_CONFIG.into(),
-            digest: crate::digest::sha256_digest(config),
-            size: config.len() as u64,
-            platform: None,
-            annotations: None,
-            urls: None,
-        },
-        layers: layers
-            .iter()
-            .map(|(diff_id, size)| Descriptor {
-                media_type: OCI_LAYER_TAR.into(),
-                digest: diff_id.clone(),
-                size: *size,
-                platform: None,
-                annotations: None,
-                urls: None,
-            })
-            .collect(),
+        config: descriptor(
+            OCI_CONFIG,
+            &crate::digest::sha256_digest(config),
+            config.len() as u64,
+        ),
+        layers,
         annotations: None,
     };
     // Serializing plain structs of strings and numbers cannot fail.
@@ -379,5 +408,46 @@ mod tests {
         };
         let err = m.check_supported("w").unwrap_err().to_string();
         assert!(err.contains("foreign"), "{err}");
+    }
+
+    #[test]
+    fn layer_types_become_oci_ones() {
+        assert_eq!(oci_layer_type(DOCKER_LAYER_GZIP), Some(OCI_LAYER_GZIP));
+        assert_eq!(oci_layer_type(DOCKER_LAYER_TAR), Some(OCI_LAYER_TAR));
+        assert_eq!(oci_layer_type(OCI_LAYER_ZSTD), Some(OCI_LAYER_ZSTD));
+        assert_eq!(oci_layer_type(""), None);
+        assert_eq!(
+            oci_layer_type("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"),
+            None
+        );
+    }
+
+    #[test]
+    fn mixed_manifests_keep_each_layer_as_described() {
+        let config = br#"{"rootfs":{"type":"layers","diff_ids":["sha256:l1","sha256:l2"]}}"#;
+        let layers = vec![
+            descriptor(OCI_LAYER_GZIP, "sha256:gz", 5),
+            plain_layer("sha256:l2", 9),
+        ];
+        let bytes = oci_manifest_with(config, layers);
+        let Parsed::Image(m) = parse(&bytes, None, "m").unwrap() else {
+            panic!("not a manifest")
+        };
+        m.check_supported("m").unwrap();
+        assert_eq!(m.media_type.as_deref(), Some(OCI_MANIFEST));
+        let got: Vec<(&str, &str, u64)> = m
+            .layers
+            .iter()
+            .map(|l| (l.media_type.as_str(), l.digest.as_str(), l.size))
+            .collect();
+        assert_eq!(
+            got,
+            [(OCI_LAYER_GZIP, "sha256:gz", 5), (OCI_LAYER_TAR, "sha256:l2", 9)]
+        );
+        // The plain-layer form is what `save` writes, unchanged.
+        assert_eq!(
+            oci_manifest_for(config, &[("sha256:l2".into(), 9)]),
+            oci_manifest_with(config, vec![plain_layer("sha256:l2", 9)])
+        );
     }
 }

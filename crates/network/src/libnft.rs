@@ -5,7 +5,8 @@
 //! socket after a commit wait for an RCU grace period (the transaction's cleanup work is flushed when
 //! the socket is released), 15–20 ms on a small VM — most of what `nft -f` costs. The rules are in
 //! force once the commit returned, so nobody needs to wait for that: a short-lived grandchild
-//! inherits the socket and does the final close on its own time, while we close our copy for free.
+//! inherits the socket (and nothing else: it execs `/bin/true`) and does the final close on its own
+//! time, while we close our copy for free.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::sync::OnceLock;
@@ -110,16 +111,23 @@ fn nftables_sockets() -> Vec<c_int> {
         .collect()
 }
 
-/// Hands the final close of the nf_tables socket(s) to a grandchild that keeps only those and exits
-/// at once; its exit does the slow close. The child in between is reaped here right away, so no
-/// zombie is left, and neither holds any other descriptor (a pipe someone reads to EOF, say).
+/// A tiny program for the grandchild to become (coreutils, always on Debian): exec drops every memory
+/// mapping it inherited (berth's database files among them), so it pins nothing but the socket.
+const NOOP_PROGRAM: &CStr = c"/bin/true";
+
+/// Hands the final close of the nf_tables socket(s) to a grandchild that keeps only those, execs a no-op
+/// and exits; its exit does the slow close. The child in between is reaped here right away, so no
+/// zombie is left; neither holds any other descriptor (a pipe someone reads to EOF, say) nor, after the
+/// exec, any mapping (a filesystem someone unmounts next).
 fn hand_off_final_close() {
     let keep = nftables_sockets();
     if keep.is_empty() {
         return;
     }
-    // SAFETY: the children only call close_range, fork and _exit, which are async-signal-safe, so
-    // forking from a process with other threads is fine.
+    let argv = [NOOP_PROGRAM.as_ptr(), std::ptr::null()];
+    let envp: [*const c_char; 1] = [std::ptr::null()];
+    // SAFETY: the children only call close_range, fcntl, fork, execve and _exit, which are
+    // async-signal-safe, so forking from a process with other threads is fine.
     unsafe {
         let child = libc::fork();
         if child == 0 {
@@ -129,9 +137,12 @@ fn hand_off_final_close() {
                     libc::syscall(libc::SYS_close_range, from, fd as c_uint - 1, 0);
                 }
                 from = fd as c_uint + 1;
+                // Survive the exec (libnftables opens it close-on-exec).
+                libc::fcntl(fd, libc::F_SETFD, 0);
             }
             libc::syscall(libc::SYS_close_range, from, c_uint::MAX, 0);
             if libc::fork() == 0 {
+                libc::execve(NOOP_PROGRAM.as_ptr(), argv.as_ptr(), envp.as_ptr());
                 libc::_exit(0);
             }
             libc::_exit(0);

@@ -154,6 +154,23 @@ impl Berth {
         self.ok(&["images", "-q", "--no-trunc"]).stdout
     }
 
+    /// Removes what a test left running in this root and the networks `run` made (the default bridge
+    /// and its nft table are host-wide state that outlives the temp dir). A root that is gone already
+    /// (a tmpfs unmounted first) is swept by the same prune: berth finds its bridges by their alias.
+    fn clean_up(&self) {
+        if self.root.exists() {
+            let ids = self.run(&["ps", "-aq"]).stdout;
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.split_whitespace());
+            if args.len() > 2 {
+                let _ = self.run(&args);
+            }
+        }
+        if self.root.parent().is_some_and(|p| p.exists()) {
+            let _ = self.run(&["network", "prune"]);
+        }
+    }
+
     /// No half-made content: no `.tmp-*` under the image store.
     pub fn assert_no_leftovers(&self) {
         assert!(self.leftovers().is_empty(), "leftovers: {:?}", self.leftovers());
@@ -193,6 +210,12 @@ impl Berth {
 
 /// A child killed (SIGKILL) and reaped on drop, so a failing test leaves no process behind.
 pub struct KillOnDrop(pub Child);
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        self.clean_up();
+    }
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -330,10 +353,18 @@ impl Registry {
     }
 
     pub fn skopeo_inspect(&self, name: &str, raw: bool) -> serde_json::Value {
+        self.skopeo_inspect_as(name, raw, None)
+    }
+
+    /// [`Registry::skopeo_inspect`] with `user:password` credentials.
+    pub fn skopeo_inspect_as(&self, name: &str, raw: bool, creds: Option<&str>) -> serde_json::Value {
         let image = format!("docker://{}/{name}", self.host());
         let mut args = vec!["inspect", "--tls-verify=false"];
         if raw {
             args.push("--raw");
+        }
+        if let Some(creds) = creds {
+            args.extend(["--creds", creds]);
         }
         args.push(&image);
         let out = run_cmd(Command::new("skopeo").args(&args), None);

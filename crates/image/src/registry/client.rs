@@ -62,13 +62,23 @@ pub(crate) enum Payload<'a> {
 /// A progress callback for bytes sent.
 pub(crate) type OnBytes<'a> = dyn Fn(u64) + Send + Sync + 'a;
 
-/// How a blob got into the repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Uploaded {
-    /// Its bytes were sent.
-    Sent,
-    /// The registry linked it from this other repository of its own; nothing was sent.
-    Mounted(String),
+/// An upload the registry has opened: where its bytes go, and the smallest chunk it takes.
+#[derive(Debug)]
+pub(crate) struct Session {
+    location: String,
+    min_chunk: u64,
+}
+
+/// How a cross-repository mount request ended.
+#[derive(Debug)]
+pub(crate) enum Mount {
+    /// The registry linked the blob from the other repository; nothing needs sending.
+    Mounted,
+    /// Not mountable (the source lacks the blob, or the registry does not mount): the registry
+    /// opened an upload instead, which may carry any blob.
+    Declined(Session),
+    /// Refused outright: the token lacks `pull` on the source.
+    Refused,
 }
 
 /// A client for one repository.
@@ -411,47 +421,50 @@ impl Client {
         }
     }
 
-    /// Puts a blob into the repository: mounted from the first of `mount_from` (other repositories
-    /// of this registry that may have it) if the registry agrees, else uploaded. The upload is one
-    /// `PUT …?digest=`, or for a blob above the chunk size `PATCH` chunks and an empty final `PUT`.
-    pub(crate) fn upload_blob(
-        &self,
-        digest: &str,
-        payload: Payload<'_>,
-        mount_from: &[String],
-    ) -> Result<Uploaded> {
-        let what = self.what(&format!("uploading blob {digest}"));
-        let url = self.url("blobs/uploads/");
-        let mut response = match mount_from.first() {
-            Some(from) => {
-                let mount = format!("{url}?mount={}&from={}", encode(digest), encode(from));
-                self.request("POST", &mount, &[], Payload::Empty)?
-            }
-            None => self.request("POST", &url, &[], Payload::Empty)?,
-        };
-        // Refused because the token lacks `pull` on the source: upload as if there were none.
-        if !mount_from.is_empty() && matches!(response.status().as_u16(), 401 | 403) {
-            response = self.request("POST", &url, &[], Payload::Empty)?;
-        }
+    /// Asks the registry to link the blob `digest` from its repository `from` into this one.
+    pub(crate) fn mount_blob(&self, digest: &str, from: &str) -> Result<Mount> {
+        let what = self.what(&format!("mounting blob {digest} from {from}"));
+        let url = format!(
+            "{}?mount={}&from={}",
+            self.url("blobs/uploads/"),
+            encode(digest),
+            encode(from)
+        );
+        let response = self.request("POST", &url, &[], Payload::Empty)?;
         match response.status().as_u16() {
-            201 if !mount_from.is_empty() => return Ok(Uploaded::Mounted(mount_from[0].clone())),
-            // Not mountable (the source lacks it, or the registry does not mount): an upload began.
-            202 => {}
-            _ => return Err(self.error_from(response, &what)),
+            201 => Ok(Mount::Mounted),
+            202 => Ok(Mount::Declined(self.session(&response, &what)?)),
+            401 | 403 => Ok(Mount::Refused),
+            _ => Err(self.error_from(response, &what)),
         }
-        let min_chunk = response
-            .headers()
-            .get("oci-chunk-min-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        let mut location = self.location(&response, &what)?;
+    }
+
+    /// Opens an upload (`POST …/blobs/uploads/`).
+    pub(crate) fn start_upload(&self) -> Result<Session> {
+        let what = self.what("starting an upload");
+        let response = self.request("POST", &self.url("blobs/uploads/"), &[], Payload::Empty)?;
+        match response.status().as_u16() {
+            202 => self.session(&response, &what),
+            _ => Err(self.error_from(response, &what)),
+        }
+    }
+
+    /// Gives up an upload nothing was sent to; best effort, the registry expires it anyway.
+    pub(crate) fn cancel_upload(&self, session: Session) {
+        let _ = self.request("DELETE", &session.location, &[], Payload::Empty);
+    }
+
+    /// Sends the blob `digest` through an open upload: one `PUT …?digest=`, or for a blob above the
+    /// chunk size `PATCH` chunks and an empty final `PUT`.
+    pub(crate) fn send_blob(&self, session: Session, digest: &str, payload: Payload<'_>) -> Result<()> {
+        let what = self.what(&format!("uploading blob {digest}"));
+        let mut location = session.location;
         let chunk = std::env::var(CHUNK_ENV)
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .filter(|n| *n > 0)
             .unwrap_or(DEFAULT_CHUNK)
-            .max(min_chunk);
+            .max(session.min_chunk);
         let final_payload = match payload {
             Payload::File {
                 path,
@@ -493,9 +506,23 @@ impl Client {
             final_payload,
         )?;
         match response.status().as_u16() {
-            201 | 204 => Ok(Uploaded::Sent),
+            201 | 204 => Ok(()),
             _ => Err(self.error_from(response, &what)),
         }
+    }
+
+    /// The upload a `202` answer opened.
+    fn session(&self, response: &Response<Body>, what: &str) -> Result<Session> {
+        let min_chunk = response
+            .headers()
+            .get("oci-chunk-min-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        Ok(Session {
+            location: self.location(response, what)?,
+            min_chunk,
+        })
     }
 
     /// The absolute URL an upload continues at (`Location` may be relative to the registry).

@@ -6,8 +6,9 @@
 //! - [`auth`]: credentials in a docker-compatible `auth.json` / `config.json`; login and logout.
 //! - `pull`: manifest (list) → platform → config → layers downloaded in parallel, each verified and
 //!   unpacked while it streams, stored in one transaction.
-//! - `push`: layers and config mounted or uploaded (chunked when large) unless the repository has
-//!   them, then an OCI manifest.
+//! - `push`: each layer named by a blob the repository has, or mounted from another repository the
+//!   store remembers holds it (compressed as it was pulled), else uploaded as its plain tar (chunked
+//!   when large); the config likewise; then an OCI manifest.
 //!
 //! No async runtime: a few threads do the parallel work, and nothing here ever forks.
 

@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::client::{Access, Client};
 use super::{LayerState, Progress};
+use crate::db::{self, BlobSource};
 use crate::digest::sha256_digest;
 use crate::error::{Error, Result};
 use crate::image::ImageId;
@@ -110,19 +111,35 @@ impl Store {
             up_to_date,
         };
 
+        let place = |layer: &manifest::Descriptor, diff_id: &str| Place {
+            registry: &parsed.domain,
+            repository: &parsed.path,
+            layer: layer.clone(),
+            diff_id: diff_id.to_string(),
+        };
         if self.has_image(conn, &id)? {
             self.set_names(conn, &id, &tags, &digests)?;
+            let known: Vec<Place<'_>> = manifest
+                .layers
+                .iter()
+                .zip(&diff_ids)
+                .map(|(l, d)| place(l, d))
+                .collect();
+            self.remember_places(conn, &[], &known)?;
             return Ok(pulled(true));
         }
 
         let mut jobs: Vec<Job> = Vec::new();
+        let (mut fetched, mut known) = (Vec::new(), Vec::new());
         for (layer, diff_id) in manifest.layers.iter().zip(&diff_ids) {
             if self.has_layer(conn, diff_id)? || jobs.iter().any(|j| &j.diff_id == diff_id) {
                 options
                     .progress
                     .layer(&layer.digest, layer.size, LayerState::AlreadyExists);
+                known.push(place(layer, diff_id));
                 continue;
             }
+            fetched.push(place(layer, diff_id));
             jobs.push(Job {
                 digest: layer.digest.clone(),
                 size: layer.size,
@@ -155,7 +172,68 @@ impl Store {
             }],
             staged,
         )?;
+        self.remember_places(conn, &fetched, &known)?;
         Ok(pulled(false))
+    }
+
+    /// Records where the registry holds the layers: every layer downloaded (its blob was verified to
+    /// be the layer), and a layer the store had already only as a blob an earlier transfer proved to
+    /// be it, since a manifest may pair any blob with any diff_id.
+    fn remember_places(
+        &self,
+        conn: &mut Connection,
+        fetched: &[Place<'_>],
+        known: &[Place<'_>],
+    ) -> Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for place in fetched {
+            if let Some(source) = place.source() {
+                db::insert_blob_source(&tx, &source)?;
+            }
+        }
+        for place in known {
+            match place.source().filter(|s| s.digest == s.diff_id) {
+                // The plain tar is the layer by definition.
+                Some(source) => db::insert_blob_source(&tx, &source)?,
+                None => db::insert_known_blob_source(
+                    &tx,
+                    &place.diff_id,
+                    &place.layer.digest,
+                    place.registry,
+                    place.repository,
+                )?,
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// A layer as one repository of a registry holds it.
+struct Place<'a> {
+    registry: &'a str,
+    repository: &'a str,
+    layer: manifest::Descriptor,
+    diff_id: String,
+}
+
+impl Place<'_> {
+    /// The row to remember, unless the blob's media type cannot be told. A blob whose digest is the
+    /// diff_id is the plain tar, whatever the manifest calls it.
+    fn source(&self) -> Option<BlobSource> {
+        let media_type = if self.layer.digest == self.diff_id {
+            manifest::OCI_LAYER_TAR
+        } else {
+            manifest::oci_layer_type(&self.layer.media_type)?
+        };
+        Some(BlobSource {
+            diff_id: self.diff_id.clone(),
+            registry: self.registry.to_string(),
+            repository: self.repository.to_string(),
+            digest: self.layer.digest.clone(),
+            media_type: media_type.to_string(),
+            size: self.layer.size,
+        })
     }
 }
 
