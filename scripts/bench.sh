@@ -11,9 +11,9 @@
 #   BENCH_N            timed runs per start-up measurement (default 30); BENCH_WARMUP untimed ones first (3)
 #   BENCH_MANY         containers in the many-containers test (default 50); BENCH_REPS ps/exec samples (20)
 #   BENCH_PODMAN_MANY  0 skips podman's many-containers run (the slowest part, ~15 s)
-#   BENCH_NET          0 skips the networking section (~70 s); BENCH_NET_N timed rounds there (default BENCH_N)
-#   BENCH_WRK_ROUNDS   wrk rounds each way in the HTTP test (default 3); BENCH_WRK_SECS seconds per round (3)
-#   BENCH_PULL         0 skips the images section (pull, save, load; ~60 s)
+#   BENCH_NET          0 skips the networking section (~75 s); BENCH_NET_N timed rounds there (default BENCH_N)
+#   BENCH_WRK_ROUNDS   wrk rounds each way in the HTTP test (default 5); BENCH_WRK_SECS seconds per round (2)
+#   BENCH_PULL         0 skips the images section (pull, save, load; ~45 s)
 #   BENCH_PULL_REPS    reps per pull/save/load contender (default 5); BENCH_PULL_MIB size of the big layer (100)
 #   BENCH_OUT          report file (default BENCHMARKS.md at the repo root)
 #   BENCH_TMPDIR       where the temp dir goes (default /var/tmp: a disk, like /var/lib/berth)
@@ -110,6 +110,7 @@ setuplog=$work/setup.log
 nfail=0
 idp=berth-bench-$$ # crun/runc container ids
 podman_ready=0
+acct_cg="" acct_base="" acct_orig="" # this run's CPU accounting cgroup: set up below
 mkdir -p "$samples" "$bundle/rootfs"
 : >"$errlog"
 
@@ -213,6 +214,12 @@ cleanup() {
     for p in /var/lib/containers/cache /var/lib/containers /run/containers/networks /run/containers /run/netns; do
         [[ -z ${preexisting[$p]:-} ]] && rmdir "$p" 2>/dev/null
     done
+    if [[ -n $acct_cg ]]; then # back to where this shell came from; then the accounting cgroup goes
+        echo $$ >"$acct_base$acct_orig/cgroup.procs" 2>/dev/null
+        kill_cgroup_procs "berth-bench-$$"
+        sleep 0.1
+        rmdir_cgroups "berth-bench-$$"
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -257,7 +264,7 @@ per_run() { awk -v t="$1" -v n="$MANY" 'BEGIN { if (t == "-") print "-"; else pr
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "n/a"; else printf "%.2f MiB", k / 1024 }'; }
 
-# free_port VAR: sets VAR to a TCP port on 127.0.0.1 that nobody listens on and this run has not handed out,
+# free_port VAR: sets VAR (not named p or i) to a TCP port on 127.0.0.1 that nobody listens on and this run has not handed out,
 # below the ephemeral range (so no client socket takes it meanwhile).
 declare -A ports_given=()
 free_port() {
@@ -296,6 +303,37 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # CPU pressure: the share of time some runnable task waited for a CPU (PSI), when the kernel has it.
 cpu_psi() { awk '/^some/ { sub("avg60=", "", $3); print $3 "%"; exit }' /proc/pressure/cpu 2>/dev/null || echo "n/a"; }
 psi_before=$(cpu_psi)
+# How much CPU other work took during the run: the machine's busy time (/proc/stat: user nice system irq softirq
+# steal) minus the bench's own, which is this shell's accounting cgroup (every process it starts, the ones that
+# outlive their parent too: berth monitors, conmon, the registry) plus the containers' cgroups (berth/<root tag>,
+# libpod_parent). The load average after the run is no guide: the HTTP and pull tests keep both CPUs busy.
+cpu_busy_s() { awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat; }
+acct_kind=""
+if [[ -e /sys/fs/cgroup/cgroup.controllers ]]; then
+    acct_base=/sys/fs/cgroup acct_kind=v2
+    acct_orig=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
+else
+    acct_base=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuacct(,|$)/ { print $2; exit }' /proc/self/mounts)
+    [[ -n $acct_base ]] && acct_kind=v1 &&
+        acct_orig=$(awk -F: '$2 ~ /(^|,)cpuacct(,|$)/ { print $3 }' /proc/self/cgroup)
+fi
+acct_cg=""
+if [[ -n $acct_kind && -n $acct_orig ]] && mkdir "$acct_base/berth-bench-$$" 2>/dev/null; then
+    acct_cg=$acct_base/berth-bench-$$
+    echo $$ >"$acct_cg/cgroup.procs" 2>/dev/null || { rmdir "$acct_cg"; acct_cg=""; }
+fi
+# cg_cpu_s DIR: CPU seconds used in the cgroup DIR and below, 0 if it does not exist.
+cg_cpu_s() {
+    if [[ $acct_kind == v1 && -r $1/cpuacct.usage ]]; then
+        awk '{ printf "%.3f\n", $1 / 1e9 }' "$1/cpuacct.usage"
+    elif [[ $acct_kind == v2 && -r $1/cpu.stat ]]; then
+        awk '$1 == "usage_usec" { printf "%.3f\n", $2 / 1e6 }' "$1/cpu.stat"
+    else
+        echo 0
+    fi
+}
+busy_s_before=$(cpu_busy_s)
+libpod_s_before=$(cg_cpu_s "$acct_base/libpod_parent")
 started_at=$(date -u '+%Y-%m-%d %H:%M UTC')
 t_script0=$EPOCHREALTIME
 
@@ -544,7 +582,24 @@ fi
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 psi_after=$(cpu_psi)
-busy=$(awk -v a="${load_before%% *}" -v b="${load_after%% *}" -v n="$machine_nproc" 'BEGIN { print (a > n || b > n) ? 1 : 0 }')
+# Other work during the run: the machine's busy CPU time minus this script's own and its children's (bash's
+# `times`; the registry added separately; berth monitors and conmon, which outlive their CLI and are nobody's
+# waited-for child here, and kernel threads doing the bench's I/O count as other work: it is an upper bound).
+# The load average after the run is no guide any more: the HTTP and pull tests keep both CPUs busy themselves.
+own_s=0
+other_pct=-
+if [[ -n $acct_cg ]]; then
+    for d in "$acct_cg" "$acct_base/berth/$(printf '%s' "$broot" | sha256sum | cut -c1-8)" \
+        ${shmroot:+"$acct_base/berth/$(printf '%s' "$shmroot" | sha256sum | cut -c1-8)"}; do
+        own_s=$(awk -v a="$own_s" -v b="$(cg_cpu_s "$d")" 'BEGIN { print a + b }')
+    done
+    own_s=$(awk -v a="$own_s" -v b="$(cg_cpu_s "$acct_base/libpod_parent")" -v b0="$libpod_s_before" 'BEGIN { print a + b - b0 }')
+    other_pct=$(awk -v b0="$busy_s_before" -v b1="$(cpu_busy_s)" -v own="$own_s" -v n="$machine_nproc" \
+        -v t0="$t_script0" -v t1="$EPOCHREALTIME" \
+        'BEGIN { o = b1 - b0 - own; if (o < 0) o = 0; printf "%.0f", 100 * o / ((t1 - t0) * n) }')
+fi
+# Busy: a 1-minute load above 0.75 per CPU before the start, or other work taking over 20% of the CPU time during.
+busy=$(awk -v a="${load_before%% *}" -v o="$other_pct" -v n="$machine_nproc" 'BEGIN { print (a > 0.75 * n || (o != "-" && o > 20)) ? 1 : 0 }')
 elapsed=$(awk -v d=$((${EPOCHREALTIME/./} - ${t_script0/./})) 'BEGIN { printf "%.0f", d / 1e6 }')
 
 # --- report ---------------------------------------------------------------------------------------------------
@@ -557,7 +612,8 @@ conmon_v=$([[ -x $conmon_bin ]] && ver "$conmon_bin" --version || echo -)
 netavark_v=$([[ -x /usr/lib/podman/netavark ]] && ver /usr/lib/podman/netavark --version || echo -)
 skopeo_v=$(have skopeo && ver skopeo --version | cut -d' ' -f1 || echo -)
 registry_v=$(have docker-registry && docker-registry --version 2>/dev/null | awk '{ print $NF }' || echo -)
-wrk_v=$(have wrk && { wrk -v 2>&1 | head -1 | awk '{ print $2 }'; } || echo -)
+wrk_v=$(if have wrk; then { wrk -v 2>&1 || true; } | awk 'NR == 1 { sub("^debian/", "", $2); print $2 }'; else echo -; fi)
+nft_v=$(have nft && ver nft --version | cut -d' ' -f1 || echo -)
 
 verdict() { # verdict OK?: "met" / "missed" / "n/a"
     case $1 in 1) echo "met" ;; 0) echo "**missed**" ;; *) echo "n/a" ;; esac
@@ -583,7 +639,8 @@ img_derive
     echo "round runs each once, in a fresh random order, so load from elsewhere hits all of them alike."
     echo
     if [[ $busy -eq 1 ]]; then
-        echo "> **The machine was busy** (1-minute load above its $machine_nproc CPUs): other work competed for the CPUs"
+        echo "> **The machine was busy** (1-minute load ${load_before%% *} before the run on $machine_nproc CPUs; other work used about"
+        echo "> ${other_pct}% of the machine's CPU time during it): other work competed for the CPUs"
         echo "> and every number below is inflated, the ones that wait on kernel threads or hand over between processes"
         echo "> (fsync, multi-process start-up) the most. Rerun on a quiet machine before comparing with the targets."
         echo
@@ -598,9 +655,10 @@ img_derive
     echo "| memory | $machine_mem |"
     echo "| cgroups | $machine_cg |"
     echo "| temp dir filesystem | $machine_fs (berth root, bundle and podman storage) |"
-    echo "| load average before / after | $load_before / $load_after (the bench ran at nice $nice_now) |"
+    echo "| load average before / after | $load_before / $load_after (the bench ran at nice $nice_now; the load after includes its own) |"
+    echo "| CPU used by other work during the run | about ${other_pct}% of $machine_nproc CPUs, the bench's own ${own_s%.*} CPU-s aside (the machine's busy time in /proc/stat minus the bench's cgroups: kernel threads working for the bench count as other work) |"
     echo "| CPU pressure (PSI some avg60) before / after | $psi_before / $psi_after |"
-    echo "| versions | ${berth_version:-berth ?} (binary of $berth_built); crun $crun_v; runc $runc_v; podman $podman_v; conmon $conmon_v; netavark $netavark_v; skopeo $skopeo_v; docker-registry $registry_v; wrk $wrk_v; nft $(ver nft --version) |"
+    echo "| versions | ${berth_version:-berth ?} (binary of $berth_built); crun $crun_v; runc $runc_v; podman $podman_v; conmon $conmon_v; netavark $netavark_v; skopeo $skopeo_v; docker-registry $registry_v; wrk $wrk_v; nft $nft_v |"
     echo
     echo "## Start a container that runs /bin/true"
     echo
@@ -721,5 +779,5 @@ echo "targets: berth/crun ${r_crun}x (<= 1.5), podman/berth ${r_podman}x (>= 20)
     "$MANY x run -d ${many_berth_total} s (< 1), ps $(fmt_ms "$ps_berth_med") (< 10), exec $(fmt_ms "$exec_berth_med") (< 10)"
 net_targets_line
 img_targets_line
-[[ $busy -eq 1 ]] && echo "warning: the machine was busy (load ${load_before%% *} / ${load_after%% *} on $machine_nproc CPUs): numbers inflated"
+[[ $busy -eq 1 ]] && echo "warning: the machine was busy (load ${load_before%% *} before, other work ~${other_pct}% of $machine_nproc CPUs during the run): numbers inflated"
 echo "report: $out_md"

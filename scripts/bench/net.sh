@@ -13,14 +13,14 @@
 # routed through the bridge of the bench's own berth root.
 
 NET_N=${BENCH_NET_N:-$N}
-WRK_SECS=${BENCH_WRK_SECS:-3}
-WRK_ROUNDS=${BENCH_WRK_ROUNDS:-3}
+WRK_SECS=${BENCH_WRK_SECS:-2}
+WRK_ROUNDS=${BENCH_WRK_ROUNDS:-5}
 for n in NET_N WRK_SECS WRK_ROUNDS; do
     [[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 1 ]] || die "BENCH_$n must be a positive integer"
 done
 
 # The contenders. Ports are picked in net_run.
-net_port_berth="" net_port_podman="" net_port_http=""
+net_port_berth="" net_port_podman=""
 netc_bridge() { "$berth" --root "$broot" run --rm busybox true; }
 netc_none() { "$berth" --root "$broot" run --rm --network none busybox true; }
 netc_publish() { "$berth" --root "$broot" run --rm -p "127.0.0.1:$net_port_berth:80" busybox true; }
@@ -108,7 +108,7 @@ net_run() {
         net_unavail[podmannone]=${net_unavail[podman]} net_unavail[podmanpublish]=${net_unavail[podman]}
         net_cr_unavail[podman]=${net_unavail[podman]}
     fi
-    free_port net_port_berth && free_port net_port_podman && free_port net_port_http ||
+    free_port net_port_berth && free_port net_port_podman ||
         { net_skip_reason="no free TCP port found on 127.0.0.1"; return 0; }
 
     # Preflight (the first bridge run creates berth's default network, untimed).
@@ -139,18 +139,36 @@ net_run() {
 }
 
 # --- HTTP through a published port vs direct --------------------------------------------------------------------
-wrk_pub_rps=- wrk_direct_rps=- wrk_note="" http_ip=""
-declare -A wrk_req=([pub]=0 [direct]=0) wrk_err=([pub]=0 [direct]=0) wrk_non2xx=([pub]=0 [direct]=0)
+# busybox httpd answers with Connection: close and wrk closes each connection first, so at thousands of
+# connections a second the host's ports toward one destination pile up in TIME_WAIT (and their conntrack
+# entries linger for 2 minutes). Reusing a port then either makes connect() crawl through a range full of
+# TIME_WAIT sockets (Linux's tcp_tw_reuse=2 lets only loopback reuse them) or hits a lingering conntrack entry
+# (its SYN is taken for part of the old connection and retransmitted a second later): artifacts that hit the
+# two paths differently and had nothing to do with forwarding. So every round of each path goes to a
+# destination of its own: the container runs one httpd per round and path (container ports 80+i direct,
+# 100+i published as 127.0.0.1:P_i), and no destination sees more connections than it has free ports.
+wrk_pub_rps=- wrk_direct_rps=- wrk_note="" http_ip="" http_ports=()
+declare -A wrk_req=([pub]=0 [direct]=0) wrk_err=([pub]=0 [direct]=0) wrk_non2xx=([pub]=0 [direct]=0) wrk_secs=([pub]=0 [direct]=0)
 net_http() {
     if ! have wrk; then wrk_note="wrk missing"; return 0; fi
     if [[ -n ${net_unavail[bridge]:-} ]]; then wrk_note="berth's bridge network failed"; return 0; fi
-    local www=$work/www br ip route r order w url out req secs rps err non
+    local www=$work/www br ip route r i order w url out req secs rps err non cports="" hport
+    local -a pubs=()
     mkdir -p "$www"
     head -c 768 /dev/urandom | base64 -w 64 | head -c 1023 >"$www/index.html"
     echo >>"$www/index.html" # 1024 bytes
-    if ! "$berth" --root "$broot" run -d --name bench-httpd -p "127.0.0.1:$net_port_http:80" -v "$www:/www:ro" \
-        busybox httpd -f -p 80 -h /www >/dev/null 2>>"$errlog"; then
-        wrk_note="berth run -d httpd failed"
+    # Round 0 is the warm-up; ports 80+i (direct) and 100+i (published) for i = 0..WRK_ROUNDS.
+    for ((i = 0; i <= WRK_ROUNDS; i++)); do
+        free_port hport || { wrk_note="no free TCP port on 127.0.0.1"; return 0; }
+        http_ports[i]=$hport
+        pubs+=(-p "127.0.0.1:$hport:$((100 + i))")
+        cports+=" $((80 + i)) $((100 + i))"
+    done
+    # shellcheck disable=SC2016
+    if ! "$berth" --root "$broot" run -d --name bench-httpd "${pubs[@]}" -v "$www:/www:ro" busybox sh -c \
+        'for p in $0; do httpd -p "$p" -h /www || exit 1; done; exec httpd -f -p 79 -h /www' "${cports# }" \
+        >/dev/null 2>>"$errlog"; then
+        wrk_note="berth run -d httpd failed: $(tail -1 "$errlog" | cut -c1-150)"
         return 0
     fi
     ip=$("$berth" --root "$broot" inspect -f '{{.NetworkSettings.IPAddress}}' bench-httpd 2>>"$errlog" || true)
@@ -164,23 +182,24 @@ net_http() {
         return 0
     fi
     http_ip=$ip
-    for ((r = 0; r < 50; r++)); do # until httpd answers through the published port
-        (exec 3<>"/dev/tcp/127.0.0.1/$net_port_http") 2>/dev/null && break
+    for ((r = 0; r < 50; r++)); do # until the last httpd answers through its published port
+        (exec 3<>"/dev/tcp/127.0.0.1/${http_ports[WRK_ROUNDS]}") 2>/dev/null && break
         sleep 0.05
     done
     say "HTTP: wrk -t2 -c20, $WRK_ROUNDS x ${WRK_SECS} s each way, interleaved"
-    wrk -t2 -c20 -d1s "http://127.0.0.1:$net_port_http/" >/dev/null 2>&1 || true # warm-up
+    wrk -t2 -c20 -d1s "http://127.0.0.1:${http_ports[0]}/" >/dev/null 2>&1 || true # warm-up
     wrk -t2 -c20 -d1s "http://$ip:80/" >/dev/null 2>&1 || true
-    for ((r = 0; r < WRK_ROUNDS; r++)); do
+    for ((r = 1; r <= WRK_ROUNDS; r++)); do
         order=(pub direct)
         ((RANDOM % 2)) && order=(direct pub)
         for w in "${order[@]}"; do
-            if [[ $w == pub ]]; then url="http://127.0.0.1:$net_port_http/"; else url="http://$ip:80/"; fi
+            if [[ $w == pub ]]; then url="http://127.0.0.1:${http_ports[r]}/"; else url="http://$ip:$((80 + r))/"; fi
             out=$work/wrk-$w-$r.txt
             wrk -t2 -c20 -d"${WRK_SECS}s" "$url" >"$out" 2>&1 || echo "wrk $url failed" >>"$errlog"
             read -r req secs rps err non < <(wrk_parse "$out")
             [[ $rps == - ]] && continue
             echo "$rps" >>"$samples/wrk-$w.txt"
+            wrk_secs[$w]=$(awk -v a="${wrk_secs[$w]:-0}" -v b="$secs" 'BEGIN { print a + b }')
             wrk_req[$w]=$((${wrk_req[$w]:-0} + req))
             wrk_err[$w]=$((${wrk_err[$w]:-0} + err))
             wrk_non2xx[$w]=$((${wrk_non2xx[$w]:-0} + non))
@@ -226,6 +245,7 @@ net_derive() {
     r_net_podman=$(ratio "${net_med[podman]:--}" "${net_med[bridge]:--}")
     r_http=$(ratio "$wrk_pub_rps" "$wrk_direct_rps")
 }
+rps_all() { awk -v r="${wrk_req[$1]}" -v s="${wrk_secs[$1]}" 'BEGIN { if (s == 0) print "-"; else printf "%.0f", r / s }'; }
 fmt_dms() { [[ $1 == - ]] && { echo n/a; return; }; awk -v x="$1" 'BEGIN { printf "%+.1f ms", x }'; }
 
 net_report_md() {
@@ -275,21 +295,25 @@ net_report_md() {
         echo "| $c network create | $(fmt_ms "${netcr_med[$c]}") | $(fmt_ms "${netcr_p90[$c]}") | $(fmt_ms "${netcr_min[$c]}") | ${netcr_cnt[$c]}$fl |"
     done
     echo
-    echo "HTTP through a published port vs to the container directly: \`berth run -d -p 127.0.0.1:$net_port_http:80 -v DIR:/www:ro"
-    echo "busybox httpd -f -p 80 -h /www\` serving a 1 KiB index.html, and \`wrk -t2 -c20 -d${WRK_SECS}s\` against"
-    echo "\`http://127.0.0.1:$net_port_http/\` (nft DNAT in the output hook, masquerade onto the bridge) and against"
-    echo "\`http://${http_ip:-CONTAINER_IP}:80/\` (routed to the bridge); $WRK_ROUNDS rounds each way, interleaved, after a 1 s warm-up"
+    echo "HTTP through a published port vs to the container directly: \`berth run -d -p 127.0.0.1:P:100 … -v DIR:/www:ro"
+    echo "busybox sh -c '…httpd -p PORT -h /www…'\` serving a 1 KiB index.html, and \`wrk -t2 -c20 -d${WRK_SECS}s\` against"
+    echo "\`http://127.0.0.1:P/\` (nft DNAT in the output hook, masquerade onto the bridge) and against"
+    echo "\`http://${http_ip:-CONTAINER_IP}:PORT/\` (routed to the bridge); $WRK_ROUNDS rounds each way, interleaved, after a 1 s warm-up"
     echo "each. busybox httpd forks a process per request and closes every connection, so it is the bottleneck (and"
-    echo "wrk shares the 2 CPUs with it): the ratio is the point, not the absolute rate."
+    echo "wrk shares the 2 CPUs with it): the ratio is the point, not the absolute rate. Every round of each path"
+    echo "goes to a destination of its own (one httpd per round and path in the container, each published on its"
+    echo "own port): with a new connection per request, a destination that sees more connections than the host"
+    echo "has free ports for it runs into TIME_WAIT sockets and lingering conntrack entries, which hit the two"
+    echo "paths differently and have nothing to do with forwarding."
     echo
     if [[ -n $wrk_note ]]; then
         echo "_Not measured: ${wrk_note}._"
     else
-        echo "| | requests/s (median of rounds) | requests | socket errors | non-2xx |"
-        echo "|---|---:|---:|---:|---:|"
-        echo "| published port 127.0.0.1:$net_port_http | $wrk_pub_rps | ${wrk_req[pub]} | ${wrk_err[pub]} | ${wrk_non2xx[pub]} |"
-        echo "| container address $http_ip:80 | $wrk_direct_rps | ${wrk_req[direct]} | ${wrk_err[direct]} | ${wrk_non2xx[direct]} |"
-        echo "| published / direct | ${r_http}× | | | |"
+        echo "| | requests/s (median of rounds) | requests/s (all rounds) | requests | socket errors | non-2xx |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        echo "| published ports 127.0.0.1:${http_ports[1]:-P}… | $wrk_pub_rps | $(rps_all pub) | ${wrk_req[pub]} | ${wrk_err[pub]} | ${wrk_non2xx[pub]} |"
+        echo "| container address $http_ip:81… | $wrk_direct_rps | $(rps_all direct) | ${wrk_req[direct]} | ${wrk_err[direct]} | ${wrk_non2xx[direct]} |"
+        echo "| published / direct | ${r_http}× | $(ratio "$(rps_all pub)" "$(rps_all direct)")× | | | |"
     fi
     echo
     if [[ -n $net_trace_md ]]; then
