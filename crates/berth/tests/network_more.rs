@@ -583,3 +583,17 @@ fn crash_leftovers_are_swept() {
         "table {wiped_table} survived"
     );
 }
+
+#[test]
+fn a_restart_replaces_the_stale_host_veth_of_the_previous_run() {
+    let env = Env::new();
+    let id = env.ok(&["create", "--name", "again", "busybox", "sh", "-c", "exit 3"]);
+    // Right after a container exits, the kernel may still be tearing its namespace down and the old
+    // host end of the veth still holds the name; a leftover link with that name plays it here.
+    let stale = format!("veth{}0", &id[..10]);
+    sh_ok(&format!("ip link add {stale} type bridge"));
+    env.ok(&["start", "again"]);
+    assert_eq!(env.ok(&["wait", "again"]), "3");
+    env.ok(&["restart", "again"]);
+    assert_eq!(env.ok(&["wait", "again"]), "3");
+}

@@ -68,7 +68,7 @@ impl Endpoint {
 /// address, the container end up, and the default route. On failure the pair is deleted again.
 pub fn attach(nl: &mut Netlink, bridge: &str, netns: Netns<'_>, ep: &Endpoint) -> Result<(), NetlinkError> {
     let master = nl.index(bridge)?;
-    nl.create_veth(&VethSpec {
+    let spec = VethSpec {
         host: &ep.host_ifname,
         peer: &ep.container_ifname,
         mtu: ep.mtu,
@@ -76,7 +76,16 @@ pub fn attach(nl: &mut Netlink, bridge: &str, netns: Netns<'_>, ep: &Endpoint) -
         peer_netns: Some(netns),
         peer_mac: Some(ep.mac()),
         up: true,
-    })?;
+    };
+    match nl.create_veth(&spec) {
+        // The same container restarted right away: its old namespace is torn down asynchronously by the
+        // kernel, and until then the old host end still holds the name. It is ours and dead: replace it.
+        Err(e) if e.is_exists() => {
+            detach(nl, &ep.host_ifname)?;
+            nl.create_veth(&spec)?;
+        }
+        other => other?,
+    }
     let inside = in_netns(netns, || {
         let mut inner = Netlink::open()?;
         inner.set_up("lo", true)?;
