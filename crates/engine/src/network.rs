@@ -592,6 +592,10 @@ impl Engine {
         })();
         if let Err(e) = made {
             let _ = ipam::release_container(&self.conn, &rec.id);
+            if !rec.config.publish.is_empty() {
+                // Its ports may be in the table already.
+                let _ = self.apply_firewall(None);
+            }
             return Err(e);
         }
         Ok(attachments)
@@ -738,7 +742,9 @@ impl Engine {
                 &endpoint,
             )
             .map_err(net_err)?;
-            self.refresh_hosts(&rec, &rec.config.endpoints)
+            self.refresh_hosts(&rec, &rec.config.endpoints).inspect_err(|_| {
+                let _ = berth_network::detach(&mut nl, &endpoint.host_ifname);
+            })
         })();
         if let Err(e) = wired {
             let _ = ipam::release(&self.conn, &net.name, &rec.id);
