@@ -75,7 +75,10 @@ fn default_network_gives_an_address_and_twenty_concurrent_runs_never_share_one()
     env.ok(&["stop", "-t", "0", "c1"]);
     assert_eq!(env.inspect("c1", "{{.NetworkSettings.IPAddress}}"), "");
     let json = env.ok(&["network", "inspect", "-f", "{{json .Containers}}", "bridge"]);
-    assert!(!json.contains(&other), "{json}");
+    assert!(
+        !json.contains(&format!("\"{other}/")),
+        "{other} still allocated: {json}"
+    );
 }
 
 #[test]
