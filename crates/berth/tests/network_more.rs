@@ -580,6 +580,9 @@ fn crash_leftovers_are_swept() {
         !Path::new(&format!("/sys/class/net/{default_bridge}")).exists(),
         "{default_bridge} survived"
     );
+    for d in common::cgroup_dirs(&format!("berth/{tag}")) {
+        let _ = std::fs::remove_dir(d);
+    }
     let wiped_table = format!("berth-{tag}");
     assert!(
         !sh(&format!("nft list table ip {wiped_table}")).status.success(),

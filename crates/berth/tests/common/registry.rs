@@ -169,6 +169,7 @@ impl Berth {
         if self.root.parent().is_some_and(|p| p.exists()) {
             let _ = self.run(&["network", "prune"]);
         }
+        remove_cgroup_parents(&self.root);
     }
 
     /// No half-made content: no `.tmp-*` under the image store.
@@ -210,6 +211,21 @@ impl Berth {
 
 /// A child killed (SIGKILL) and reaped on drop, so a failing test leaves no process behind.
 pub struct KillOnDrop(pub Child);
+
+/// berth keeps an empty cgroup parent per root (`berth/<8 hex of sha256(root)>` in every hierarchy); the
+/// root is going away, so its parents go too (rmdir: only if empty).
+fn remove_cgroup_parents(root: &Path) {
+    let h = Sha256::digest(root.as_os_str().as_encoded_bytes());
+    let tag: String = h[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let base = Path::new("/sys/fs/cgroup");
+    let mut hierarchies = vec![base.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(base) {
+        hierarchies.extend(rd.flatten().map(|e| e.path()));
+    }
+    for h in hierarchies {
+        let _ = std::fs::remove_dir(h.join("berth").join(&tag));
+    }
+}
 
 impl Drop for Berth {
     fn drop(&mut self) {
