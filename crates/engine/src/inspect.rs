@@ -24,7 +24,7 @@ impl Engine {
         let allocs = berth_network::ipam::container_allocations(&self.conn, &r.id).unwrap_or_default();
         let mut networks = serde_json::Map::new();
         let mut primary = None;
-        for ep in crate::network::endpoints_of(c) {
+        for ep in &c.endpoints {
             let net = self.network(&ep.network).ok();
             let alloc = allocs.iter().find(|a| a.network == ep.network);
             let (ip, gw, prefix, mac) = match (alloc, &net) {

@@ -279,7 +279,7 @@ impl Engine {
         Ok(self
             .containers()?
             .into_iter()
-            .filter(|c| endpoints_of(&c.config).iter().any(|e| e.network == net))
+            .filter(|c| c.config.endpoints.iter().any(|e| e.network == net))
             .map(|c| c.name)
             .collect())
     }
@@ -486,12 +486,7 @@ impl Engine {
     /// The address a container's published ports lead to: the one on its first network.
     fn primary_address(&self, r: &Record) -> Option<Ipv4Addr> {
         let allocs = ipam::container_allocations(&self.conn, &r.id).unwrap_or_default();
-        let first = endpoints_of(&r.config).first().map(|e| e.network.clone());
-        allocs
-            .iter()
-            .find(|a| Some(&a.network) == first.as_ref())
-            .or(allocs.first())
-            .map(|a| a.address)
+        primary_of(r, &allocs)
     }
 
     /// Rewrites berth's nft table from the networks and the published ports of running containers (plus
@@ -556,7 +551,7 @@ impl Engine {
     /// of the container and of its peers (who learn about it). Whatever an earlier crash left allocated
     /// to this container is released first.
     pub(crate) fn prepare_network(&mut self, rec: &Record) -> Result<Vec<Attachment>, Error> {
-        let endpoints = endpoints_of(&rec.config);
+        let endpoints = &rec.config.endpoints;
         if endpoints.is_empty() {
             return Ok(vec![]);
         }
@@ -588,7 +583,7 @@ impl Engine {
                 let ip = attachments[0].endpoint.address;
                 self.apply_firewall(Some((rec, ip)))?;
             }
-            self.refresh_hosts(rec, &endpoints)
+            self.refresh_hosts(rec, endpoints)
         })();
         if let Err(e) = made {
             let _ = ipam::release_container(&self.conn, &rec.id);
@@ -608,7 +603,7 @@ impl Engine {
         if released.is_empty() {
             return;
         }
-        let _ = self.refresh_hosts(rec, &endpoints_of(&rec.config));
+        let _ = self.refresh_hosts(rec, &rec.config.endpoints);
         if !rec.config.publish.is_empty() {
             let _ = self.apply_firewall(None);
         }
@@ -655,7 +650,7 @@ impl Engine {
     fn hosts_text(&self, r: &Record) -> Result<String, Error> {
         let mut text = etc::hosts_base(&r.config)?;
         let own = ipam::container_allocations(&self.conn, &r.id).map_err(net_err)?;
-        if let Some(ip) = self.primary_address(r) {
+        if let Some(ip) = primary_of(r, &own) {
             text.push_str(&format!("{ip}\t{}\n", host_names(r, None).join(" ")));
         }
         let mut seen = std::collections::HashSet::new();
@@ -695,7 +690,7 @@ impl Engine {
             )));
         }
         let net = self.network_for_use(network)?;
-        let mut endpoints = endpoints_of(&rec.config);
+        let mut endpoints = rec.config.endpoints.clone();
         if endpoints.iter().any(|e| e.network == net.name) {
             return Err(Error::Conflict(format!(
                 "endpoint with name {} already exists in network {}",
@@ -758,7 +753,7 @@ impl Engine {
     pub fn network_disconnect(&mut self, network: &str, container: &str) -> Result<(), Error> {
         let mut rec = self.container(container)?;
         let net = self.network(network)?;
-        let mut endpoints = endpoints_of(&rec.config);
+        let mut endpoints = rec.config.endpoints.clone();
         let Some(pos) = endpoints.iter().position(|e| e.network == net.name) else {
             return Err(Error::Conflict(format!(
                 "container {} is not connected to network {}",
@@ -788,9 +783,14 @@ impl Engine {
     }
 }
 
-/// The bridge networks of a container (`create` puts `--network`'s first).
-pub fn endpoints_of(cfg: &RunConfig) -> Vec<EndpointConfig> {
-    cfg.endpoints.clone()
+/// Of a container's allocations, the address on its first network (published ports lead there).
+fn primary_of(r: &Record, allocs: &[ipam::Allocation]) -> Option<Ipv4Addr> {
+    let first = r.config.endpoints.first().map(|e| e.network.as_str());
+    allocs
+        .iter()
+        .find(|a| Some(a.network.as_str()) == first)
+        .or(allocs.first())
+        .map(|a| a.address)
 }
 
 /// The names a container answers to: on `network`, its name, its aliases there and its hostname.
@@ -805,10 +805,10 @@ fn host_names(r: &Record, network: Option<&str>) -> Vec<String> {
         names.push(r.name.clone());
     }
     if let Some(n) = network {
-        for e in endpoints_of(&r.config).into_iter().filter(|e| e.network == n) {
-            for a in e.aliases {
-                if !names.contains(&a) {
-                    names.push(a);
+        for e in r.config.endpoints.iter().filter(|e| e.network == n) {
+            for a in &e.aliases {
+                if !names.contains(a) {
+                    names.push(a.clone());
                 }
             }
         }

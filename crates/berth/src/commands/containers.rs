@@ -50,7 +50,7 @@ fn ps_json(engine: &Engine, images: &mut ImageCache, r: &Record) -> Value {
 
 /// docker's NETWORKS column: the bridge networks, else the mode.
 fn networks_column(r: &Record) -> String {
-    let eps = berth_engine::network::endpoints_of(&r.config);
+    let eps = &r.config.endpoints;
     if eps.is_empty() {
         return r.config.network.clone();
     }
